@@ -1,0 +1,54 @@
+# simpledl — the verbs people type. Each verb sets up what it needs (virtual environment,
+# packages, data sets), so `make lab` and `make test` work on a fresh clone.
+#
+# Settings (environment or make variables):
+#   PYTHON              interpreter used to create .venv (default: python3, needs >= 3.11 with venv)
+#   DLCORE_DATA_MIRROR  directory laid out as <dataset>/<file> to take data files from
+#                       instead of the network (CI sets it to ../shared/datasets)
+#   DLCORE_DATA_DIR     where data files are cached (default: datasets/ in this checkout)
+#   LAB_ARGS            extra arguments for `jupyter lab` (e.g. --no-browser --port=8899)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+COURSE_DATA := cats mnist-small
+
+.DEFAULT_GOAL := help
+.PHONY: help install data lab test lint clean
+
+help: ## list the verbs
+	@echo "simpledl — make verbs:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
+	  echo "error: '$(PYTHON)' is missing or older than Python 3.11."; \
+	  echo "  Install Python 3.11+ (Debian/Ubuntu: apt-get install python3 python3-venv) or run: make PYTHON=/path/to/python3.11 ..."; \
+	  exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "error: '$(PYTHON)' cannot create virtual environments (the venv/ensurepip modules are missing)."; \
+	  echo "  Debian/Ubuntu: apt-get install python3-venv"; \
+	  exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	@touch $@
+
+install: $(STAMP) ## create .venv and install the project with all extras
+
+data: $(STAMP) ## fetch and verify the course's data sets (cats, mnist-small)
+	$(BIN)/python -m dlcore.data fetch $(COURSE_DATA)
+
+lab: data ## open the course in JupyterLab (notebooks/)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+test: data ## run the whole test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## check the code with ruff
+	$(BIN)/ruff check dlcore services tests benchmarks
+
+clean: ## remove .venv, caches and build output (keeps downloaded data)
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,93 @@
+"""The Makefile's verbs do what the README says: help lists them, a missing prerequisite
+is named, and `make lab` really starts JupyterLab on the course."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
+
+
+def test_help_lists_the_verbs():
+    out = make("help").stdout
+    for verb in ["lab", "test", "data", "install", "help"]:
+        assert f"make {verb} " in out, out
+
+
+def test_missing_python_is_named_with_a_fix(tmp_path):
+    result = make("install", f"VENV={tmp_path / 'venv'}", "PYTHON=/nonexistent/python3")
+    assert result.returncode != 0
+    assert "'/nonexistent/python3' is missing or older than Python 3.11" in result.stdout
+    assert "apt-get install python3" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_make_lab_starts_jupyterlab(tmp_path):
+    port, token = free_port(), "make-lab-test"
+    lab_args = (
+        f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token} "
+        f"--ServerApp.allow_root=True --LabApp.user_settings_dir={tmp_path}/settings "
+        f"--LabApp.workspaces_dir={tmp_path}/workspaces"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "lab", f"LAB_ARGS={lab_args}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                url = f"http://127.0.0.1:{port}/api/status?token={token}"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    status = (response.status, json.load(response))
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert status is not None, "JupyterLab did not answer /api/status within 90 s"
+        assert status[0] == 200 and "started" in status[1]
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=5
+        ) as response:
+            names = {item["name"] for item in json.load(response)["content"]}
+        expected = {p.name for p in (REPO / "notebooks").iterdir() if not p.name.startswith(".")}
+        assert names == expected  # the server's root is notebooks/
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode is not None
