@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.installed
 COURSE_DATA := cats mnist-small
 
 .DEFAULT_GOAL := help
-.PHONY: help install data lab test lint clean
+.PHONY: help install data sysdeps lab test lint clean
 
 help: ## list the verbs
 	@echo "simpledl — make verbs:"
@@ -40,10 +40,13 @@ install: $(STAMP) ## create .venv and install the project with all extras
 data: $(STAMP) ## fetch and verify the course's data sets (cats, mnist-small)
 	$(BIN)/python -m dlcore.data fetch $(COURSE_DATA)
 
+sysdeps: ## install Chromium and nginx for the browser/nginx tests where missing and permitted (root + apt-get)
+	@scripts/system-packages.sh
+
 lab: data ## open the course in JupyterLab (notebooks/)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
-test: data ## run the whole test suite (what CI runs)
+test: data sysdeps ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## check the code with ruff
