@@ -8,7 +8,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_clean():
-    paths = [p for p in ["dlcore", "services", "tests", "benchmarks", "scripts"] if (REPO / p).is_dir()]
+    paths = [
+        p for p in ["dlcore", "services", "tests", "benchmarks", "scripts"] if (REPO / p).is_dir()
+    ]
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", *paths],
         cwd=REPO,
