@@ -1,8 +1,73 @@
 """dlcore — the NumPy deep-learning core of the simpledl course.
 
 Dense layers follow the course's equations with examples as columns
-(``X: (n_x, m)``); convolutional layers take images as ``(m, C, H, W)``.
-The data layer lives in :mod:`dlcore.data`.
+(``X: (n_x, m)``, ``Z = W @ A_prev + b``); convolutional layers take images as
+``(m, C, H, W)``. The data layer lives in :mod:`dlcore.data`.
+
+    >>> from dlcore import Dense, Sequential, GradientDescent
+    >>> model = Sequential([Dense(12288, 20), Dense(20, 1, activation="sigmoid")])
+    >>> history = model.fit(X, Y, epochs=100, optimizer=GradientDescent(lr=0.0075))
+
+Modules: :mod:`~dlcore.activations`, :mod:`~dlcore.layers`, :mod:`~dlcore.losses`,
+:mod:`~dlcore.init`, :mod:`~dlcore.optim`, :mod:`~dlcore.model`,
+:mod:`~dlcore.gradcheck`, :mod:`~dlcore.io` (model files), :mod:`~dlcore.recipes`
+(the trained models of the course; ``python -m dlcore.train NAME``).
 """
 
 __version__ = "0.1.0"
+
+from dlcore.gradcheck import GradcheckReport, check_layer, check_model  # noqa: E402
+from dlcore.io import ModelFileError, load_model, read_card, save_model  # noqa: E402
+from dlcore.layers import (  # noqa: E402
+    Dense,
+    Dropout,
+    Layer,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    register_layer,
+)
+from dlcore.losses import BinaryCrossEntropy, CategoricalCrossEntropy  # noqa: E402
+from dlcore.model import Sequential, TrainingDivergedError  # noqa: E402
+from dlcore.optim import (  # noqa: E402
+    Adam,
+    GradientDescent,
+    Momentum,
+    RMSProp,
+    exponential_decay,
+    minibatches,
+    time_decay,
+)
+
+__all__ = [
+    "Adam",
+    "BinaryCrossEntropy",
+    "CategoricalCrossEntropy",
+    "Dense",
+    "Dropout",
+    "GradcheckReport",
+    "GradientDescent",
+    "Layer",
+    "LeakyReLU",
+    "ModelFileError",
+    "Momentum",
+    "RMSProp",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "TrainingDivergedError",
+    "__version__",
+    "check_layer",
+    "check_model",
+    "exponential_decay",
+    "load_model",
+    "minibatches",
+    "read_card",
+    "register_layer",
+    "save_model",
+    "time_decay",
+]
