@@ -158,7 +158,10 @@ class Dense(Layer):
         db /= m
         if not input_grad:
             return None
-        return W.T @ dZ  # dA_prev
+        # dA_prev = W.T dZ, evaluated as (dZ.T W).T so that it comes out column-major like
+        # the cached activations it meets in the previous layer's backward (mixed memory
+        # layouts make those elementwise products several times slower).
+        return (dZ.T @ W).T
 
     def _check_dA(self, dA: np.ndarray) -> None:
         if not hasattr(self, "A"):
