@@ -9,13 +9,16 @@ Dense layers follow the course's equations with examples as columns
     >>> history = model.fit(X, Y, epochs=100, optimizer=GradientDescent(lr=0.0075))
 
 Modules: :mod:`~dlcore.activations`, :mod:`~dlcore.layers`, :mod:`~dlcore.losses`,
-:mod:`~dlcore.init`, :mod:`~dlcore.optim`, :mod:`~dlcore.model`,
+:mod:`~dlcore.init`, :mod:`~dlcore.optim`, :mod:`~dlcore.model`, :mod:`~dlcore.conv`
+(convolution and pooling), :mod:`~dlcore.digits` (digit preprocessing and augmentation),
 :mod:`~dlcore.gradcheck`, :mod:`~dlcore.io` (model files), :mod:`~dlcore.recipes`
 (the trained models of the course; ``python -m dlcore.train NAME``).
 """
 
 __version__ = "0.1.0"
 
+# Importing the layer modules registers their layer types for load_model.
+from dlcore.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D  # noqa: E402
 from dlcore.gradcheck import GradcheckReport, check_layer, check_model  # noqa: E402
 from dlcore.io import ModelFileError, load_model, read_card, save_model  # noqa: E402
 from dlcore.layers import (  # noqa: E402
@@ -43,14 +46,18 @@ from dlcore.optim import (  # noqa: E402
 
 __all__ = [
     "Adam",
+    "AvgPool2D",
     "BinaryCrossEntropy",
     "CategoricalCrossEntropy",
+    "Conv2D",
     "Dense",
     "Dropout",
+    "Flatten",
     "GradcheckReport",
     "GradientDescent",
     "Layer",
     "LeakyReLU",
+    "MaxPool2D",
     "ModelFileError",
     "Momentum",
     "RMSProp",

@@ -132,6 +132,42 @@ class Sequential:
                     layer.grads["W"] += (l2 / m) * layer.params["W"]
         return dA if input_grad else None
 
+    def input_gradient(
+        self, X: np.ndarray, class_index: int | np.ndarray | None = None, score: str = "logit"
+    ) -> np.ndarray:
+        """A saliency map: the gradient of one class score with respect to the input.
+
+        For each example ``i``, ``dX[i] = d score[k_i, i] / d X[i]`` (same shape as ``X``):
+        which input pixels, nudged, would raise or lower the score of class ``k_i`` most.
+        Runs in inference mode (no dropout); overwrites the layers' ``grads``.
+
+        Args:
+            X: inputs, as for :meth:`predict`.
+            class_index: the class ``k`` — one int for all examples, ``(m,)`` ints, or
+                ``None`` for each example's predicted class.
+            score: ``"logit"`` (default): the output layer's ``Z[L][k]`` before the
+                softmax/sigmoid, which the other classes do not affect; or
+                ``"probability"``: ``A[L][k]`` after it.
+        """
+        if score not in ("logit", "probability"):
+            raise ValueError(f"score must be 'logit' or 'probability', got {score!r}")
+        A = self.forward(X)
+        n_out, m = A.shape
+        k = np.argmax(A, axis=0) if class_index is None else np.asarray(class_index)
+        k = np.broadcast_to(k, (m,))
+        if k.dtype.kind not in "iu" or k.min(initial=0) < 0 or k.max(initial=0) >= n_out:
+            raise ValueError(f"class_index must be integers in [0, {n_out}), got {class_index!r}")
+        dS = np.zeros_like(A)
+        dS[k, np.arange(m)] = 1  # d score / d A[L] (or d Z[L]): one-hot per example
+        layers, last = self.layers, self.layers[-1]
+        if score == "logit" and isinstance(last, Dense) and last.activation is not None:
+            dS, layers = last.backward_dZ(dS), layers[:-1]
+        elif score == "logit" and isinstance(last, ActivationLayer):
+            layers = layers[:-1]
+        for layer in reversed(layers):
+            dS = layer.backward(dS)
+        return dS
+
     def step(self, optimizer: Optimizer) -> None:
         """Apply one optimiser update to every parameter."""
         optimizer.step(self.layers)

@@ -217,3 +217,62 @@ def test_cnn_trains_on_a_toy_problem():
     history = model.fit(X, y, epochs=15, optimizer=Adam(0.01), batch_size=16, rng=0)
     assert history["accuracy"][-1] == 1.0, history
     assert model.predict(X).tolist() == y.tolist()
+
+
+# -- input gradients (saliency) -----------------------------------------------------------
+
+
+def score_by_forward(model, X, k, score):
+    A = model.forward(X)
+    if score == "probability":
+        return A[k, 0]
+    last = model.layers[-1]
+    return (last.A_prev.T @ last.params["W"].T).T[k, 0] + last.params["b"][k, 0]
+
+
+@pytest.mark.parametrize("score", ["logit", "probability"])
+def test_input_gradient_matches_finite_differences(score):
+    from dlcore.gradcheck import numerical_gradient, relative_error
+
+    model = small_cnn()
+    X = np.random.default_rng(3).standard_normal((3, 1, 11, 11))
+    k = np.array([2, 0, 1])
+    dX = model.input_gradient(X, k, score=score)
+    assert dX.shape == X.shape
+    for i in range(3):  # each example's score depends on its own image only
+        Xi = X[i : i + 1].copy()
+        reference = numerical_gradient(
+            lambda Xi=Xi, ki=k[i]: score_by_forward(model, Xi, ki, score), Xi
+        )
+        assert relative_error(dX[i : i + 1], reference) < TOL, (dX[i], reference)
+
+
+def test_input_gradient_of_a_dense_model_and_the_predicted_class():
+    rng = np.random.default_rng(0)
+    model = Sequential(
+        [Dense(5, 4, rng=rng, dtype=np.float64),
+         Dense(4, 3, activation="softmax", rng=rng, dtype=np.float64)],
+        loss="categorical_cross_entropy",
+    )
+    X = rng.standard_normal((5, 2))
+    dX = model.input_gradient(X)  # the predicted class, logit score
+    predicted = model.predict(X)
+    W1, W2 = model.layers[0].params["W"], model.layers[1].params["W"]
+    active = (model.layers[0].A > 0).astype(float)  # d relu
+    expected = np.stack([W1.T @ (W2[predicted[i]] * active[:, i]) for i in range(2)], axis=1)
+    np.testing.assert_allclose(dX, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"class_index must be integers in \[0, 3\)"):
+        model.input_gradient(X, 3)
+    with pytest.raises(ValueError, match="score must be 'logit' or 'probability'"):
+        model.input_gradient(X, 0, score="loss")
+
+
+def test_cnn_model_file_round_trip(tmp_path):
+    from dlcore.io import load_model, save_model
+
+    model = small_cnn(np.float32)
+    X = np.random.default_rng(0).standard_normal((2, 1, 11, 11)).astype(np.float32)
+    save_model(model, tmp_path / "cnn", input={"layout": "images", "shape": [1, 11, 11]})
+    loaded = load_model(tmp_path / "cnn.json")
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
