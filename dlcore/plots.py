@@ -1,0 +1,164 @@
+"""Small plotting helpers for the course notebooks (matplotlib, from the ``course`` extra).
+
+Each helper draws one kind of picture the notebooks need more than once and returns the
+matplotlib ``Figure``; every plot carries a title and labelled axes (with units where the
+quantity has one). matplotlib is imported inside the functions, so ``import dlcore`` never
+needs it. In a notebook, end the cell with ``;`` to show the figure without its repr::
+
+    from dlcore import plots
+    plots.plot_curves({"lr = 0.005": history["cost"]}, title="Training cost");
+
+Deliberately left out: styling options. Change a figure through the returned object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - depends on the installed extras
+        raise ImportError(
+            "dlcore.plots needs matplotlib, part of the course extra: pip install -e '.[course]'"
+        ) from e
+    return plt
+
+
+def show_images(
+    images: np.ndarray | Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    suptitle: str = "",
+    ncols: int = 8,
+    size: float = 1.6,
+    cmap: str = "gray",
+    symmetric: bool = False,
+) -> Any:
+    """A grid of images, one title each: ``(n, H, W)`` grey or ``(n, H, W, 3)`` RGB.
+
+    Args:
+        images: the pictures; uint8 RGB is shown as is, 2-D arrays with ``cmap``.
+        titles: one short caption per image (e.g. ``"true: cat\\npred: non-cat"``).
+        suptitle: the figure's title.
+        ncols: images per row.
+        size: inches per image.
+        cmap: colour map for grey images.
+        symmetric: scale each grey image to ``[-max|v|, +max|v|]`` with a diverging colour
+            map (red positive, blue negative) — for filters, weights and gradients.
+    """
+    plt = _pyplot()
+    images = list(images)
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_images needs at least one image")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"got {n} images but {len(titles)} titles")
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    extra = 0.35 * (max(t.count("\n") for t in titles) + 1) if titles else 0.0
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, (size + extra) * nrows + 0.5), squeeze=False
+    )
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        image = np.asarray(images[k])
+        if image.ndim == 3 and image.shape[-1] == 3:
+            ax.imshow(image)
+        elif symmetric:
+            v = float(np.abs(image).max()) or 1.0
+            ax.imshow(image, cmap="RdBu_r", vmin=-v, vmax=v)
+        else:
+            ax.imshow(image, cmap=cmap)
+        if titles is not None:
+            ax.set_title(titles[k], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    title: str,
+    xlabel: str = "iteration (gradient-descent step)",
+    ylabel: str = "cost J (cross-entropy, nats)",
+    logy: bool = False,
+    ax: Any = None,
+) -> Any:
+    """Line plots of named series against their index — cost or accuracy per step/epoch.
+
+    ``plot_curves({"lr = 0.005": costs}, title="Training cost")``; ``logy=True`` for a
+    logarithmic y axis (costs spanning orders of magnitude).
+    """
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    else:
+        fig = ax.figure
+    for label, values in curves.items():
+        ax.plot(np.arange(len(values)), np.asarray(values, dtype=float), label=label)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(curves) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_boundary(
+    predict: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    title: str,
+    ax: Any = None,
+    resolution: int = 200,
+    xlabel: str = "$x_1$ (arbitrary units)",
+    ylabel: str = "$x_2$ (arbitrary units)",
+) -> Any:
+    """The regions a 2-D classifier assigns to each class, with the data on top.
+
+    Args:
+        predict: maps points ``(2, k)`` (examples as columns, the course's convention) to
+            labels ``(k,)`` or ``(1, k)``, e.g. ``model.predict``.
+        X: the data, ``(2, m)``.
+        y: labels ``(m,)`` or ``(1, m)``.
+        title: the plot's title.
+        ax: draw into this Axes (for a grid of boundaries); a new figure otherwise.
+        resolution: grid points per axis.
+    """
+    plt = _pyplot()
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] != 2:
+        raise ValueError(f"expected X of shape (2, m) (points as columns), got {X.shape}")
+    y = np.asarray(y).reshape(-1)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 4))
+    else:
+        fig = ax.figure
+    pad = 0.1 * (X.max(axis=1) - X.min(axis=1)) + 0.1
+    lo, hi = X.min(axis=1) - pad, X.max(axis=1) + pad
+    g1, g2 = np.meshgrid(
+        np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+    )
+    grid = np.stack([g1.ravel(), g2.ravel()])
+    labels = np.asarray(predict(grid)).reshape(g1.shape)
+    ax.contourf(g1, g2, labels, levels=[-0.5, 0.5, 1.5], colors=["#9ecae1", "#fdae6b"])
+    for label, colour in ((0, "#08519c"), (1, "#a63603")):
+        pts = X[:, y == label]
+        ax.scatter(pts[0], pts[1], s=8, c=colour, label=f"class {label}")
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
