@@ -183,3 +183,8 @@ def run_recipe(name: str, out_dir="models", seed: int | None = None, progress: b
         **result.card,
     )
     return result, paths
+
+
+# The digit recipes (digits-mlp, digits-cnn) live beside the digit code; importing the
+# module registers them here.
+from dlcore import digit_recipes as _digit_recipes  # noqa: E402, F401
