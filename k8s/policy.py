@@ -47,7 +47,10 @@ PORT_SETTINGS = {
 HOST_SETTINGS = {"worker": "WORKER_HOST", "gateway": "GATEWAY_HOST"}
 BODY_LIMIT_SETTING = "GATEWAY_MAX_BODY_BYTES"
 WORKER_TARGET_SETTING = "GATEWAY_WORKER_TARGET"
+WORKER_LB_POLICY_SETTING = "GATEWAY_WORKER_LB_POLICY"
 MAX_CONNECTION_AGE_SETTING = "WORKER_MAX_CONNECTION_AGE_SECONDS"
+CLIENT_KEEPALIVE_SETTING = "GATEWAY_KEEPALIVE_TIME_SECONDS"
+SERVER_MIN_PING_SETTING = "WORKER_KEEPALIVE_MIN_PING_INTERVAL_SECONDS"
 SHUTDOWN_GRACE_SETTING = "WORKER_SHUTDOWN_GRACE_SECONDS"
 INGRESS_BODY_ANNOTATION = "nginx.ingress.kubernetes.io/proxy-body-size"
 
@@ -622,6 +625,14 @@ def rule_grpc_load_balancing(stack: Stack) -> Iterator[Problem]:
         )
     if int(match[2]) not in [p["port"] for p in svc["spec"].get("ports", [])]:
         yield Problem("grpc-load-balancing", ref(svc), f"has no port {match[2]}")
+    policy = workload_env(gateway, stack.objects).get(WORKER_LB_POLICY_SETTING)
+    if policy != "round_robin":
+        yield Problem(
+            "grpc-load-balancing",
+            ref(gateway),
+            f"{WORKER_LB_POLICY_SETTING}={policy}: pick_first would send every call to the "
+            "first worker address",
+        )
     worker_env = workload_env(worker, stack.objects)
     age = worker_env.get(MAX_CONNECTION_AGE_SETTING)
     if age is None or float(age) <= 0:
@@ -630,6 +641,37 @@ def rule_grpc_load_balancing(stack: Stack) -> Iterator[Problem]:
             ref(worker),
             f"{MAX_CONNECTION_AGE_SETTING} is not set > 0: the gateway would never re-resolve "
             "and pods the HPA adds would get no traffic",
+        )
+
+
+def rule_keepalive(stack: Stack) -> Iterator[Problem]:
+    """The gateway's pings are no more frequent than the worker accepts.
+
+    A gRPC server answers pings that come faster than its minimum interval with GOAWAY
+    ("too_many_pings") and drops the connection; both sides set the values explicitly so
+    this can be checked here.
+    """
+    worker, gateway = stack.by_app.get("worker"), stack.by_app.get("gateway")
+    if worker is None or gateway is None:
+        return
+    client = workload_env(gateway, stack.objects).get(CLIENT_KEEPALIVE_SETTING)
+    server = workload_env(worker, stack.objects).get(SERVER_MIN_PING_SETTING)
+    if client is None or server is None:
+        missing = [
+            name
+            for name, value in (
+                (CLIENT_KEEPALIVE_SETTING, client),
+                (SERVER_MIN_PING_SETTING, server),
+            )
+            if value is None
+        ]
+        yield Problem("keepalive", "stack", f"not set explicitly: {', '.join(missing)}")
+    elif float(client) < float(server):
+        yield Problem(
+            "keepalive",
+            ref(gateway),
+            f"{CLIENT_KEEPALIVE_SETTING}={client} < {SERVER_MIN_PING_SETTING}={server}: the "
+            "worker would answer the gateway's pings with GOAWAY too_many_pings",
         )
 
 
@@ -762,6 +804,7 @@ RULES = [
     rule_image_tags,
     rule_config_ports,
     rule_grpc_load_balancing,
+    rule_keepalive,
     rule_routing,
     rule_body_size,
     rule_graceful_shutdown,

@@ -45,11 +45,13 @@ needs_kubectl = pytest.mark.skipif(
 
 
 def load_policy():
-    spec = importlib.util.spec_from_file_location("k8s_policy", K8S / "policy.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["k8s_policy"] = module
-    spec.loader.exec_module(module)
-    return module
+    """k8s/policy.py as the module ``k8s_policy`` (k8s/ is not a package)."""
+    if "k8s_policy" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("k8s_policy", K8S / "policy.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["k8s_policy"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["k8s_policy"]
 
 
 policy = load_policy()
@@ -401,6 +403,23 @@ MUTATIONS = [
         "no max connection age",
         lambda o: find_prefix(o, "ConfigMap", "worker-config")["data"].pop(
             "WORKER_MAX_CONNECTION_AGE_SECONDS"
+        ),
+    ),
+    (
+        "grpc-load-balancing",
+        "pick_first",
+        lambda o: _set_env(o, "gateway-config", "GATEWAY_WORKER_LB_POLICY", "pick_first"),
+    ),
+    (
+        "keepalive",
+        "gateway pings faster than the worker allows",
+        lambda o: _set_env(o, "gateway-config", "GATEWAY_KEEPALIVE_TIME_SECONDS", "5"),
+    ),
+    (
+        "keepalive",
+        "worker's minimum left to the code's default",
+        lambda o: find_prefix(o, "ConfigMap", "worker-config")["data"].pop(
+            "WORKER_KEEPALIVE_MIN_PING_INTERVAL_SECONDS"
         ),
     ),
     (
