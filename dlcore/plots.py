@@ -116,7 +116,7 @@ def plot_curves(
 
 
 def plot_decision_boundary(
-    predict: Callable[[np.ndarray], np.ndarray],
+    predict: Callable[[np.ndarray], np.ndarray] | None,
     X: np.ndarray,
     y: np.ndarray,
     title: str,
@@ -129,7 +129,8 @@ def plot_decision_boundary(
 
     Args:
         predict: maps points ``(2, k)`` (examples as columns, the course's convention) to
-            labels ``(k,)`` or ``(1, k)``, e.g. ``model.predict``.
+            labels ``(k,)`` or ``(1, k)``, e.g. ``model.predict``; ``None`` draws the data
+            alone.
         X: the data, ``(2, m)``.
         y: labels ``(m,)`` or ``(1, m)``.
         title: the plot's title.
@@ -151,8 +152,9 @@ def plot_decision_boundary(
         np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
     )
     grid = np.stack([g1.ravel(), g2.ravel()])
-    labels = np.asarray(predict(grid)).reshape(g1.shape)
-    ax.contourf(g1, g2, labels, levels=[-0.5, 0.5, 1.5], colors=["#9ecae1", "#fdae6b"])
+    if predict is not None:
+        labels = np.asarray(predict(grid)).reshape(g1.shape)
+        ax.contourf(g1, g2, labels, levels=[-0.5, 0.5, 1.5], colors=["#9ecae1", "#fdae6b"])
     for label, colour in ((0, "#08519c"), (1, "#a63603")):
         pts = X[:, y == label]
         ax.scatter(pts[0], pts[1], s=8, c=colour, label=f"class {label}")
