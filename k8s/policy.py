@@ -695,7 +695,8 @@ def rule_routing(stack: Stack) -> Iterator[Problem]:
     if not found:
         yield Problem("routing", "stack", "no Ingress or HTTPRoute routes to the page")
         return
-    wanted = {"/api": "gateway", "/": "frontend"}
+    # The page, its API, and the API's docs (the page links to /docs).
+    wanted = {"/api": "gateway", "/docs": "gateway", "/openapi.json": "gateway", "/": "frontend"}
     for path, app in wanted.items():
         if not any(p == path and s == app for _, p, s, _ in found):
             yield Problem("routing", "stack", f"nothing routes {path} to the {app} Service")

@@ -550,3 +550,37 @@ def test_k8s_python_is_ruff_clean():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_script_runs_the_documented_steps_in_order():
+    """k8s/deploy-minikube.sh (make deploy-minikube), dry run: the commands it would run."""
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    result = subprocess.run(
+        ["bash", str(K8S / "deploy-minikube.sh")],
+        env={"PATH": "/usr/bin:/bin", "DRY_RUN": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    commands = [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
+    expected = [
+        "minikube -p minikube start --cni=calico --cpus=4 --memory=4096",
+        "minikube -p minikube addons enable ingress",
+        "minikube -p minikube addons enable metrics-server",
+        *(
+            f"minikube -p minikube image build -t simpledl/{image}:{version} "
+            f"-f services/docker/{image}.Dockerfile ."
+            for image in ("worker", "gateway", "frontend")
+        ),
+    ]
+    assert commands[: len(expected)] == expected
+    assert "kubectl --context minikube apply -k k8s/overlays/minikube" in commands
+    apply = commands.index("kubectl --context minikube apply -k k8s/overlays/minikube")
+    assert "ingress-nginx wait" in commands[apply - 1]  # the admission webhook must be up
+    rollouts = [c for c in commands[apply:] if "rollout status" in c]
+    assert len(rollouts) == 3
+    for command in commands:  # every file the commands name exists
+        for word in command.split():
+            if word.startswith(("services/", "k8s/")):
+                assert (REPO / word).exists(), word
