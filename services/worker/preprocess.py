@@ -1,0 +1,101 @@
+"""From a request's image to the array a model takes — the same steps the course uses.
+
+- Cats: decode as RGB, crop the centre square, resize to 64x64 (Lanczos), then
+  ``dlcore.data.flatten_images`` (uint8 / 255, pixels row by row, channels last), the
+  preprocessing the cat model was trained with (its card's ``input.preprocessing``).
+- Digits: decode as RGBA, or take the pixel array as sent, then
+  ``dlcore.digits.preprocess_digit``: MNIST-style cropping, scaling into a 20x20 box and
+  centring by mass in 28x28, either polarity, transparency read as background.
+
+Everything here raises :class:`InputError` (a ``ValueError``) with a message meant for the
+person who sent the image.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from dlcore.data import flatten_images
+from dlcore.digits import EmptyDrawingError, preprocess_digit
+from services import imaging
+from services.proto import inference_pb2
+
+CAT_SIZE = (64, 64)
+#: A drawing sent as numbers may be at most this many pixels on a side.
+MAX_PIXELS_SIDE = 2048
+
+
+class InputError(ValueError):
+    """The request's image cannot be used; the message says why."""
+
+
+def cat_pixels(image: inference_pb2.Image) -> np.ndarray:
+    """The 64x64x3 uint8 picture the cat model sees."""
+    if image.WhichOneof("source") != "encoded":
+        raise InputError("a cat photo must be sent as an image file (PNG, JPEG, WebP or GIF)")
+    try:
+        photo = imaging.decode(image.encoded, "RGB", draft_size=(2 * CAT_SIZE[0], 2 * CAT_SIZE[1]))
+    except imaging.ImageError as e:
+        raise InputError(str(e)) from None
+    photo = ImageOps.fit(photo, CAT_SIZE, method=Image.Resampling.LANCZOS)
+    return np.asarray(photo, dtype=np.uint8)
+
+
+def cat_input(pixels: np.ndarray) -> np.ndarray:
+    """``(64, 64, 3)`` uint8 -> ``(12288,)`` float32 in [0, 1], ``flatten_images`` order."""
+    return flatten_images(pixels[np.newaxis])[:, 0]
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """A uint8 image array as a PNG file (to show what the model saw)."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def digit_pixels(image: inference_pb2.Image) -> np.ndarray:
+    """The drawing as uint8 pixels before MNIST preprocessing: ``(H, W, 4)`` RGBA for an
+    image file (``preprocess_digit`` reads transparency as background, whatever the ink
+    colour), ``(H, W)`` grey levels for a pixel array."""
+    source = image.WhichOneof("source")
+    if source == "encoded":
+        try:
+            drawing = imaging.decode(image.encoded, "RGBA")
+        except imaging.ImageError as e:
+            raise InputError(str(e)) from None
+        return np.asarray(drawing, dtype=np.uint8)
+    if source == "pixels":
+        return _grey_levels(image.pixels)
+    raise InputError("the request carries no image")
+
+
+def _grey_levels(pixels: inference_pb2.Pixels) -> np.ndarray:
+    h, w, n = pixels.height, pixels.width, len(pixels.values)
+    if not (1 <= h <= MAX_PIXELS_SIDE and 1 <= w <= MAX_PIXELS_SIDE):
+        raise InputError(
+            f"a pixel array must be 1 to {MAX_PIXELS_SIDE} pixels on each side, got {h}x{w}"
+        )
+    if n != h * w:
+        raise InputError(f"a {h}x{w} pixel array needs {h * w} values, got {n}")
+    values = np.asarray(pixels.values, dtype=np.float32).reshape(h, w)
+    if not np.all(np.isfinite(values)):
+        raise InputError("pixel values must be finite numbers (found NaN or infinity)")
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 255:
+        raise InputError(f"pixel values must lie in [0, 255], got values in [{low:g}, {high:g}]")
+    if high <= 1:  # intensities in [0, 1]
+        values = values * 255
+    return np.rint(values).astype(np.uint8)
+
+
+def digit_input(drawing: np.ndarray) -> np.ndarray:
+    """The 28x28 float32 image in [0, 1] (1 = ink) the digit models see."""
+    try:
+        return np.asarray(preprocess_digit(drawing), dtype=np.float32)
+    except EmptyDrawingError as e:
+        raise InputError(str(e)) from None
+    except ValueError as e:
+        raise InputError(f"the drawing cannot be read as a digit: {e}") from None

@@ -1,0 +1,64 @@
+"""The worker's settings: every ``WORKER_*`` environment variable, read in this one place.
+
+The launcher (``services/stack.py``), the Dockerfiles and the Kubernetes ConfigMap set
+these; ``docs/serving.md`` has the table. Booleans accept on/off, true/false, 1/0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.imaging import DEFAULT_MAX_PIXELS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class WorkerSettings(BaseSettings):
+    """Where the worker listens, which models it serves, and how it batches."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKER_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address the gRPC server binds")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port (incl. grpc.health.v1)")
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, description="Prometheus /metrics HTTP port; 0 turns it off"
+    )
+    models_dir: Path = Field(REPO / "models", description="directory of <name>.npz + .json")
+    # Measured in docs/serving.md ("Micro-batching"): with these small NumPy models a
+    # batch of 8-32 costs little more than one example, so batching raises throughput
+    # under concurrent load and costs at most max_batch_delay_ms when idle.
+    batching: bool = Field(True, description="combine concurrent requests into one pass")
+    max_batch_size: int = Field(32, ge=1, le=1024, description="examples per forward pass")
+    max_batch_delay_ms: float = Field(
+        2.0, ge=0, le=1000, description="how long the first request waits for company"
+    )
+    inference_threads: int = Field(
+        2, ge=1, le=64, description="threads running preprocessing and forward passes"
+    )
+    max_connection_age_seconds: float = Field(
+        30, gt=0, description="close client connections after this long, so clients "
+        "re-resolve and spread over new worker pods"
+    )
+    max_connection_age_grace_seconds: float = Field(
+        10, ge=0, description="time calls in flight get to finish on an aged connection"
+    )
+    keepalive_time_seconds: float = Field(
+        60, gt=0, description="ping an idle client connection this often"
+    )
+    keepalive_timeout_seconds: float = Field(
+        20, gt=0, description="drop a connection whose ping is unanswered this long"
+    )
+    keepalive_min_ping_interval_seconds: float = Field(
+        10, gt=0, description="the shortest client ping interval accepted (the gateway's "
+        "GATEWAY_KEEPALIVE_TIME_SECONDS must not be shorter)"
+    )
+    shutdown_grace_seconds: float = Field(
+        10, ge=0, description="on SIGTERM, time in-flight calls get before being cancelled"
+    )
+    max_image_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, ge=1, description="largest image (width x height) decoded"
+    )
+    log_level: str = Field("INFO", description="logging level name")

@@ -1,0 +1,306 @@
+"""The inference worker in-process: answers match dlcore run directly, errors are status
+codes with plain messages, batching changes nothing but speed, health follows readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import threading
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
+from stack_helpers import bomb_png, drawn_digit, encode, photo
+
+import dlcore
+from dlcore.data import flatten_images
+from dlcore.digits import preprocess_digit
+from services.proto import inference_pb2 as pb
+from services.proto import inference_pb2_grpc
+from services.worker.models import ModelLoadError, load_models
+from services.worker.server import Worker
+from services.worker.settings import WorkerSettings
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@contextlib.asynccontextmanager
+async def running(models_dir, **settings):
+    worker = Worker(WorkerSettings(port=0, metrics_port=0, models_dir=models_dir, **settings))
+    await worker.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{worker.port}")
+    try:
+        yield worker, inference_pb2_grpc.InferenceStub(channel)
+    finally:
+        await channel.close()
+        await worker.stop(grace=1)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def digit_request(image=None, **fields):
+    image = drawn_digit() if image is None else image
+    return pb.DigitRequest(image=pb.Image(encoded=encode(image)), **fields)
+
+
+def test_digit_answer_matches_dlcore(tiny_models):
+    async def scenario():
+        async with running(tiny_models, batching=False) as (_, stub):
+            return {m: await stub.ClassifyDigit(digit_request(model=m)) for m in ("mlp", "cnn")}
+
+    replies = run(scenario())
+    seen = preprocess_digit(drawn_digit())
+    inputs = {"mlp": seen.reshape(784, 1), "cnn": seen[None, None]}
+    for name, reply in replies.items():
+        model = dlcore.load_model(tiny_models / f"digits-{name}.json")
+        expected = model.predict_proba(inputs[name])[:, 0]
+        assert reply.model == f"digits-{name}"
+        np.testing.assert_allclose(reply.probabilities, expected, rtol=1e-5, atol=1e-7)
+        assert reply.digit == int(np.argmax(expected))
+        assert sum(reply.probabilities) == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(np.reshape(reply.input_image, (28, 28)), seen, atol=1e-7)
+        assert len(reply.saliency) == 0  # not asked for
+
+
+def test_default_digit_model_is_the_most_accurate(tiny_models):
+    async def scenario():
+        async with running(tiny_models) as (_, stub):
+            default = await stub.ClassifyDigit(digit_request())
+            listed = await stub.ListModels(pb.ListModelsRequest())
+            return default, listed
+
+    default, listed = run(scenario())
+    assert default.model == "digits-cnn"  # its card says 0.6 against the MLP's 0.5
+    models = {m.name: m for m in listed.models}
+    assert set(models) == {"cat", "digits-cnn", "digits-mlp"}
+    assert {n for n, m in models.items() if m.is_default} == {"cat", "digits-cnn"}
+    assert models["digits-mlp"].task == "digits" and models["cat"].task == "cat"
+    assert list(models["cat"].classes) == ["non-cat", "cat"]
+    card = json.loads(models["digits-cnn"].card_json)
+    assert card["sha256"] == json.loads((tiny_models / "digits-cnn.json").read_text())["sha256"]
+
+
+def test_saliency_on_request(tiny_models):
+    async def scenario():
+        async with running(tiny_models) as (_, stub):
+            return await stub.ClassifyDigit(digit_request(model="mlp", saliency=True))
+
+    reply = run(scenario())
+    saliency = np.reshape(reply.saliency, (28, 28))
+    model = dlcore.load_model(tiny_models / "digits-mlp.json")
+    seen = preprocess_digit(drawn_digit()).reshape(784, 1)
+    expected = np.abs(model.input_gradient(seen, reply.digit)).reshape(28, 28)
+    np.testing.assert_allclose(saliency, expected / expected.max(), atol=1e-5)
+
+
+def test_pixel_arrays_in_both_ranges(tiny_models):
+    drawing = drawn_digit(56).astype(np.float32)
+    as_bytes = pb.Pixels(height=56, width=56, values=drawing.ravel().tolist())
+    as_unit = pb.Pixels(height=56, width=56, values=(drawing / 255).ravel().tolist())
+
+    async def scenario():
+        async with running(tiny_models) as (_, stub):
+            a = await stub.ClassifyDigit(pb.DigitRequest(image=pb.Image(pixels=as_bytes)))
+            b = await stub.ClassifyDigit(pb.DigitRequest(image=pb.Image(pixels=as_unit)))
+            return a, b
+
+    a, b = run(scenario())
+    np.testing.assert_allclose(a.input_image, b.input_image, atol=1e-6)
+    np.testing.assert_allclose(a.input_image, preprocess_digit(drawn_digit(56)).ravel(),
+                               atol=1e-6)
+
+
+def test_cat_answer_matches_dlcore(tiny_models):
+    picture = photo(200, 150)
+
+    async def scenario():
+        async with running(tiny_models) as (_, stub):
+            request = pb.CatRequest(image=pb.Image(encoded=encode(picture, "JPEG", quality=95)))
+            return await stub.ClassifyCat(request)
+
+    reply = run(scenario())
+    seen = np.asarray(Image.open(io.BytesIO(reply.input_png)))
+    assert seen.shape == (64, 64, 3)
+    model = dlcore.load_model(tiny_models / "cat.json")
+    p = float(model.predict_proba(flatten_images(seen[None]))[0, 0])
+    assert reply.cat_probability == pytest.approx(p, rel=1e-5)
+    assert reply.label == ("cat" if p >= 0.5 else "non-cat")
+    assert reply.probability == pytest.approx(max(p, 1 - p), rel=1e-5)
+    assert reply.model == "cat"
+
+
+BAD_DIGITS = {
+    "empty canvas": (pb.Image(encoded=encode(np.full((50, 50), 255, np.uint8))), "empty"),
+    "no image": (pb.Image(), "no image"),
+    "not an image": (pb.Image(encoded=b"just some text"), "not a PNG, JPEG, WebP or GIF"),
+    "bmp": (pb.Image(encoded=encode(photo(20, 20), "BMP")), "BMP images are not supported"),
+    "truncated png": (pb.Image(encoded=encode(photo(64, 64))[:300]), "damaged or truncated"),
+    "bomb": (pb.Image(encoded=bomb_png()), "too many pixels"),
+    "wrong count": (pb.Image(pixels=pb.Pixels(height=3, width=3, values=[0] * 8)), "needs 9"),
+    "nan": (pb.Image(pixels=pb.Pixels(height=1, width=2, values=[0, float("nan")])), "finite"),
+    "range": (pb.Image(pixels=pb.Pixels(height=1, width=2, values=[0, 300])), "[0, 255]"),
+    "too wide": (pb.Image(pixels=pb.Pixels(height=1, width=5000, values=[0] * 5000)), "2048"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DIGITS))
+def test_bad_digit_input_is_invalid_argument(tiny_models, case):
+    image, message = BAD_DIGITS[case]
+
+    async def scenario():
+        async with running(tiny_models) as (_, stub):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await stub.ClassifyDigit(pb.DigitRequest(image=image))
+            return error.value
+
+    error = run(scenario())
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in error.details()
+
+
+def test_unknown_model_is_not_found(tiny_models):
+    async def scenario():
+        async with running(tiny_models) as (_, stub):
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await stub.ClassifyDigit(digit_request(model="resnet"))
+            return error.value
+
+    error = run(scenario())
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert "digits-cnn, digits-mlp" in error.details()
+
+
+def test_cat_needs_an_image_file(tiny_models):
+    async def scenario():
+        async with running(tiny_models) as (_, stub):
+            pixels = pb.Image(pixels=pb.Pixels(height=1, width=1, values=[0]))
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await stub.ClassifyCat(pb.CatRequest(image=pixels))
+            return error.value
+
+    assert run(scenario()).code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_batched_answers_equal_single_answers(tiny_models):
+    drawings = [np.roll(drawn_digit(), shift, axis=1) for shift in range(-60, 60, 4)]
+    drawings += [np.roll(drawn_digit(), shift, axis=0) for shift in range(-40, 40, 4)]
+
+    async def answers(stub):
+        requests = [stub.ClassifyDigit(digit_request(d, model=m))
+                    for d in drawings for m in ("cnn", "mlp")]
+        return await asyncio.gather(*requests)
+
+    async def scenario():
+        async with running(tiny_models, batching=False) as (_, stub):
+            single = await answers(stub)
+        async with running(tiny_models, batching=True, max_batch_size=16,
+                           max_batch_delay_ms=50) as (worker, stub):
+            batched = await answers(stub)
+            registry = worker.metrics.registry
+            sizes = {stat: registry.get_sample_value(f"simpledl_worker_batch_size_{stat}",
+                                                     {"model": "digits-cnn"})
+                     for stat in ("sum", "count")}
+        return single, batched, sizes
+
+    single, batched, sizes = run(scenario())
+    for a, b in zip(single, batched, strict=True):
+        assert (a.model, a.digit) == (b.model, b.digit)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, rtol=1e-4, atol=1e-6)
+    assert sizes["sum"] == len(drawings)  # every example went through a pass ...
+    assert sizes["count"] < len(drawings)  # ... and some passes were shared
+
+
+def test_health_is_not_serving_until_the_models_are_loaded(tiny_models, monkeypatch):
+    release = threading.Event()
+    original = Worker._load_and_warm_up
+
+    def slow_load(self):
+        release.wait(30)
+        return original(self)
+
+    monkeypatch.setattr(Worker, "_load_and_warm_up", slow_load)
+
+    async def scenario():
+        worker = Worker(WorkerSettings(port=0, metrics_port=0, models_dir=tiny_models))
+        starting = asyncio.create_task(worker.start())
+        while worker.port is None or worker.server is None:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{worker.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            before = (await health.Check(health_pb2.HealthCheckRequest())).status
+            with pytest.raises(grpc.aio.AioRpcError) as early:
+                await inference_pb2_grpc.InferenceStub(channel).ClassifyDigit(digit_request())
+            release.set()
+            await starting
+            after = (await health.Check(health_pb2.HealthCheckRequest())).status
+        await worker.stop(grace=1)
+        return before, early.value.code(), after
+
+    before, early_code, after = run(scenario())
+    assert (before, early_code, after) == (NOT_SERVING, grpc.StatusCode.UNAVAILABLE, SERVING)
+
+
+def test_graceful_stop_finishes_calls_in_flight(tiny_models):
+    async def scenario():
+        # A long batching delay keeps the call in flight while the worker is told to stop.
+        async with running(tiny_models, max_batch_delay_ms=500) as (worker, stub):
+            call = asyncio.ensure_future(stub.ClassifyDigit(digit_request()))
+            await asyncio.sleep(0.2)
+            await worker.stop(grace=5)
+            reply = await call
+            with pytest.raises(grpc.aio.AioRpcError) as after:
+                await stub.ClassifyDigit(digit_request(), timeout=2)
+            return reply, after.value.code()
+
+    reply, code_after = run(scenario())
+    assert len(reply.probabilities) == 10
+    assert code_after in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def test_metrics_count_calls_and_errors(tiny_models):
+    async def scenario():
+        async with running(tiny_models) as (worker, stub):
+            await stub.ClassifyDigit(digit_request())
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await stub.ClassifyDigit(digit_request(model="nope"))
+            registry = worker.metrics.registry
+            return {
+                "ok": registry.get_sample_value("simpledl_worker_requests_total",
+                                                {"method": "ClassifyDigit", "code": "OK"}),
+                "not_found": registry.get_sample_value(
+                    "simpledl_worker_errors_total",
+                    {"method": "ClassifyDigit", "code": "NOT_FOUND"}),
+                "latency": registry.get_sample_value(
+                    "simpledl_worker_request_duration_seconds_count", {"method": "ClassifyDigit"}),
+                "models": registry.get_sample_value("simpledl_worker_models_loaded"),
+            }
+
+    assert run(scenario()) == {"ok": 1.0, "not_found": 1.0, "latency": 2.0, "models": 3.0}
+
+
+def test_a_tampered_model_stops_loading_with_a_clear_message(tampered_models):
+    with pytest.raises(ModelLoadError) as error:
+        load_models(tampered_models)
+    message = str(error.value)
+    assert "digits-mlp" in message and "sha256" in message
+
+
+def test_missing_or_empty_models_directory(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_models(tmp_path / "nowhere")
+    with pytest.raises(ModelLoadError, match="no models in"):
+        load_models(tmp_path)
+
+
+def test_a_weights_file_without_its_card_is_refused(tmp_path, tiny_models):
+    (tmp_path / "orphan.npz").write_bytes((tiny_models / "cat.npz").read_bytes())
+    with pytest.raises(ModelLoadError, match="orphan"):
+        load_models(tmp_path)
