@@ -1,0 +1,133 @@
+"""What goes in and comes out of the REST API (also the OpenAPI schema at ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+#: A drawing sent as numbers may be at most this many pixels on a side (as in the worker).
+MAX_SIDE = 2048
+
+#: An image given as base64 text or as rows of numbers; validation errors name only the
+#: form that was sent (``image.pixels[3][4]: ...``), not both.
+ImageField = Annotated[
+    Annotated[str, Tag("base64")] | Annotated[list[list[float]], Tag("pixels")],
+    Discriminator(
+        lambda value: "base64" if isinstance(value, str)
+        else "pixels" if isinstance(value, list) else None,
+        custom_error_type="image_type",
+        custom_error_message="image must be a base64 string or a list of pixel rows",
+    ),
+]
+
+
+class DigitRequest(BaseModel):
+    """A handwritten digit to classify."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    image: ImageField = Field(
+        description="a PNG/JPEG/WebP/GIF file as base64 (a data: URL such as canvas.toDataURL() "
+        "gives is fine), or the drawing as rows of grey levels in [0, 255] (or [0, 1]); "
+        "either polarity",
+        examples=["data:image/png;base64,iVBORw0KGgo..."],
+    )
+    model: Literal["cnn", "mlp"] | None = Field(
+        None, description="which digit model to use; default: the one with the best test accuracy"
+    )
+    saliency: bool = Field(False, description="also return a saliency map")
+
+    @field_validator("image")
+    @classmethod
+    def _rectangular(cls, image):
+        if isinstance(image, str):
+            if not image.strip():
+                raise ValueError("the image string is empty")
+            return image
+        if not image or not image[0]:
+            raise ValueError("the pixel array is empty")
+        height, width = len(image), len(image[0])
+        if height > MAX_SIDE or width > MAX_SIDE:
+            raise ValueError(f"the pixel array may be at most {MAX_SIDE}x{MAX_SIDE}")
+        if any(len(row) != width for row in image):
+            raise ValueError("every row of the pixel array must have the same length")
+        if any(v < 0 or v > 255 for row in image for v in row):
+            raise ValueError("pixel values must lie in [0, 255]")
+        return image
+
+
+class CatJSONRequest(BaseModel):
+    """A photo to classify, as base64 or as a URL to fetch (exactly one of them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str | None = Field(None, description="the image file as base64 (or a data: URL)")
+    cat_url: str | None = Field(
+        None, max_length=2048, description="an http(s) URL of a PNG/JPEG/WebP/GIF image",
+        examples=["https://upload.wikimedia.org/wikipedia/commons/3/3a/Cat03.jpg"],
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.image is None) == (self.cat_url is None):
+            raise ValueError("send exactly one of 'image' (base64) and 'cat_url'")
+        return self
+
+
+class DigitAnswer(BaseModel):
+    """The model's answer for a digit."""
+
+    digit: int = Field(description="the predicted digit", ge=0, le=9)
+    probabilities: list[float] = Field(description="probability of each digit 0-9 (sums to 1)")
+    input_image: list[list[float]] = Field(
+        description="the 28x28 image the model saw after preprocessing, values in [0, 1], 1 = ink"
+    )
+    saliency: list[list[float]] | None = Field(
+        None, description="28x28 map of how much each pixel mattered, in [0, 1] (if asked)"
+    )
+    model: str = Field(description="the model that answered, e.g. digits-cnn")
+
+
+class CatAnswer(BaseModel):
+    """The model's answer for a photo."""
+
+    label: str = Field(description="the predicted class: cat or non-cat")
+    probability: float = Field(description="probability of the predicted class")
+    cat_probability: float = Field(description="probability that the photo shows a cat")
+    model: str = Field(description="the model that answered, e.g. cat")
+    input_image: str = Field(description="the 64x64 picture the model saw, as a PNG data: URL")
+
+
+class ModelSummary(BaseModel):
+    name: str
+    task: str = Field(description="cat or digits")
+    classes: list[str]
+    default: bool = Field(description="used when a request names no model")
+    card: dict[str, Any] = Field(description="the model card: architecture, data, metrics, sha256")
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class Status(BaseModel):
+    status: str
+    detail: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer (4xx and 5xx) has this shape."""
+
+    error: str = Field(description="machine-readable code, e.g. invalid_input")
+    detail: str = Field(description="what went wrong, in plain words")
+    request_id: str
+    errors: list[dict[str, str]] | None = Field(None, description="field problems (400 only)")
