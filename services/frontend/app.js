@@ -10,9 +10,8 @@ const $ = (id) => document.getElementById(id);
 // ---- talking to the API -------------------------------------------------------------------
 
 const PLAIN_STATUS = {
-  413: "That is too large for the server.",
-  415: "The server cannot read that kind of file.",
-  502: "The model server had a problem.",
+  500: "Something went wrong on the server.",
+  502: "The model server had a problem. Try again.",
   503: "The model server is not available right now (it may be starting). Try again in a moment.",
   504: "The model server took too long to answer. Try again.",
 };
@@ -38,9 +37,10 @@ async function callApi(path, body) {
     answer = null;
   }
   if (!response.ok) {
+    // Trouble behind the gateway gets a plain sentence; a problem with what was sent gets
+    // the gateway's own explanation, which says what to change.
     const detail = answer && typeof answer.detail === "string" ? answer.detail : "";
-    const intro = PLAIN_STATUS[response.status] || "";
-    const text = [intro, detail ? capitalise(detail) + "." : ""].filter(Boolean).join(" ");
+    const text = response.status >= 500 ? PLAIN_STATUS[response.status] : capitalise(detail);
     throw new Error(text || `The server answered with an error (HTTP ${response.status}).`);
   }
   if (answer === null) {
@@ -50,7 +50,7 @@ async function callApi(path, body) {
 }
 
 function capitalise(text) {
-  return text.charAt(0).toUpperCase() + text.slice(1).replace(/\.$/, "");
+  return text ? text.charAt(0).toUpperCase() + text.slice(1).replace(/\.?$/, ".") : "";
 }
 
 function showError(element, message) {

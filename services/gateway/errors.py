@@ -108,7 +108,7 @@ def from_image_error(error: imaging.ImageError) -> ApiError:
 
 
 def from_fetch_error(error: FetchError) -> ApiError:
-    return ApiError(error.status, error.code, f"cat_url: {error.message}")
+    return ApiError(error.status, error.code, error.message)
 
 
 def from_validation_errors(errors: list[dict[str, Any]]) -> ApiError:

@@ -1,0 +1,194 @@
+"""The page in a real browser: Debian's Chromium driven by Playwright, headless.
+
+Draws with mouse moves on the canvas, clicks Predict, reads the digit and the ten
+probabilities from the page; uploads a photo and reads the answer; checks the plain-word
+errors. Screenshots go to artifacts/ (git-ignored). Needs /usr/bin/chromium
+(``make sysdeps`` installs it; never ``playwright install``).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from stack_helpers import REPO, encode, photo, repo_models
+
+from services.stack import Stack
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Quiet on a closed network (see docs notes on browser tests).
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+ARTIFACTS = REPO / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium "
+                    "(install it with: make sysdeps, or apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                              args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1100, "height": 1300})
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    # API errors are part of the tests; a failed page asset (or a CSP violation) is not.
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda r: problems.append(f"HTTP {r.status} for {r.url}")
+            if r.status >= 400 and "/api/" not in r.url else None)
+    page.goto(url)
+    return page, problems
+
+
+def draw(page, strokes):
+    """Each stroke is a list of (x, y) in [0, 1] canvas coordinates, drawn with the mouse."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=2)
+        page.mouse.up()
+
+
+def arc(cx, cy, r, start_deg, end_deg, n=16):
+    return [(cx + r * math.cos(math.radians(a)), cy + r * math.sin(math.radians(a)))
+            for a in np.linspace(start_deg, end_deg, n)]
+
+
+# A "3": two bowls open to the left, the upper ending where the lower begins (y grows down).
+THREE = [arc(0.48, 0.32, 0.16, -160, 90) + arc(0.48, 0.64, 0.16, -90, 160)[1:]]
+# A "1": one stroke down the middle.
+ONE = [[(0.5, 0.2), (0.5, 0.5), (0.5, 0.8)]]
+
+
+def predicted(page):
+    page.locator("#digit-result").wait_for(state="visible")
+    digit = int(page.locator("#digit").text_content())
+    bars = page.locator("#probabilities li")
+    probabilities = [float(bars.nth(i).get_attribute("data-probability")) for i in range(10)]
+    return digit, probabilities
+
+
+def cat_photo_file(tmp_path) -> Path:
+    """A cat from the course's test set when the data is there, else a random picture."""
+    try:
+        from dlcore.data import load_cats
+
+        cats = load_cats()
+        image = cats.test_x[int(np.flatnonzero(cats.test_y == 1)[0])]
+    except Exception:  # the data set is optional for this test
+        image = photo(128, 96)
+    path = tmp_path / "cat.png"
+    path.write_bytes(encode(image))
+    return path
+
+
+def test_page_mechanics(browser, tiny_models, tmp_path):
+    """Drawing, answers, errors and uploads work (random-weight models: any digit will do)."""
+    with Stack(models_dir=tiny_models) as stack:
+        page, problems = open_page(browser, stack.url)
+
+        page.click("#predict")  # nothing drawn yet
+        error = page.locator("#digit-error")
+        error.wait_for(state="visible")
+        assert "empty" in error.text_content()
+
+        draw(page, ONE)
+        page.select_option("#model", "mlp")
+        page.check("#saliency")
+        page.click("#predict")
+        digit, probabilities = predicted(page)
+        assert error.is_hidden()
+        assert sum(probabilities) == pytest.approx(1, abs=1e-3)
+        assert digit == int(np.argmax(probabilities))
+        assert page.locator("#digit-model").text_content() == "digits-mlp"
+        assert page.locator("#probabilities li.top").get_attribute("data-digit") == str(digit)
+        assert page.locator("#saliency-figure").is_visible()
+        seen = page.evaluate("""() => {
+            const c = document.getElementById('seen').getContext('2d');
+            return Array.from(c.getImageData(0, 0, 28, 28).data.filter((_, i) => i % 4 == 0));
+        }""")
+        assert max(seen) > 200 and min(seen) < 30  # the 28x28 input is drawn, ink is white
+
+        page.click("#clear")
+        assert page.locator("#digit-result").is_hidden()
+
+        # A photo upload: the page shows what the API answers for the same file.
+        path = cat_photo_file(tmp_path)
+        page.set_input_files("#cat-file", str(path))
+        page.click("#cat-file-submit")
+        page.locator("#cat-result").wait_for(state="visible")
+        expected = httpx.post(stack.api_url + "cats", trust_env=False,
+                              files={"file": ("cat.png", path.read_bytes(), "image/png")}).json()
+        assert page.locator("#cat-label").text_content() == expected["label"]
+        assert page.locator("#cat-model").text_content() == "cat"
+        assert page.locator("#cat-photo").is_visible() and page.locator("#cat-seen").is_visible()
+
+        # A URL the gateway refuses: the reason, in words, on the page.
+        page.fill("#cat-url", "http://169.254.169.254/latest/meta-data/")
+        page.click("#cat-url-submit")
+        cat_error = page.locator("#cat-error")
+        cat_error.wait_for(state="visible")
+        assert "public internet" in cat_error.text_content()
+        assert page.locator("#cat-result").is_hidden()
+
+        # The worker goes away: the page says so plainly.
+        stack.kill_worker()
+        draw(page, ONE)
+        page.click("#predict")
+        error.wait_for(state="visible")
+        assert "not available right now" in error.text_content()
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-page-mechanics.png"), full_page=True)
+        page.close()
+    assert not problems, problems
+
+
+def test_a_drawn_three_comes_back_as_three(browser, tmp_path):
+    """With the trained models in models/: draw a 3, upload a cat, read both answers."""
+    models = repo_models()
+    with Stack(models_dir=models) as stack:
+        page, problems = open_page(browser, stack.url)
+        draw(page, THREE)
+        page.click("#predict")
+        digit, probabilities = predicted(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "browser-digit-3.png"), full_page=True)
+        seen = page.locator("#seen").screenshot()
+        assert digit == 3, (
+            f"the page says {digit}; probabilities {np.round(probabilities, 3).tolist()}; "
+            f"what the model saw: data:image/png;base64,{base64.b64encode(seen).decode()}"
+        )
+        assert max(probabilities) == probabilities[3]
+
+        path = cat_photo_file(tmp_path)
+        page.set_input_files("#cat-file", str(path))
+        page.click("#cat-file-submit")
+        page.locator("#cat-result").wait_for(state="visible")
+        label = page.locator("#cat-label").text_content()
+        sure = page.locator("#cat-probability").text_content()
+        expected = httpx.post(stack.api_url + "cats", trust_env=False,
+                              files={"file": ("cat.png", path.read_bytes(), "image/png")}).json()
+        assert label == expected["label"] and label in ("cat", "non-cat")
+        assert "%" in sure
+        page.screenshot(path=str(ARTIFACTS / "browser-cat.png"), full_page=True)
+        page.close()
+    assert not problems, problems
