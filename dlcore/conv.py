@@ -278,7 +278,7 @@ class MaxPool2D(_Pool2D):
                 continue
             better = view > A
             np.copyto(A, view, where=better)
-            self.argmax[better] = k  # which of the f*f pixels won, per window
+            np.copyto(self.argmax, k, where=better)  # which of the f*f pixels won
         self.in_shape, self.out_shape = A_prev.shape, A.shape
         return A
 
