@@ -1,0 +1,60 @@
+# The gateway image: FastAPI + uvicorn on 8000 (/api/*, /healthz, /readyz, /metrics).
+# Build from the repository root:
+#
+#   docker build -f services/docker/gateway.Dockerfile -t simpledl/gateway:0.1.0 .
+#   minikube image build -f services/docker/gateway.Dockerfile -t simpledl/gateway:0.1.0 .
+#
+# Two stages. The build stage installs the pinned packages into a virtual environment and
+# assembles /app: the gateway's code, made world-readable (a checkout with umask 077 has
+# files only root could read) and byte-compiled. The runtime stage copies just those two
+# directories: no NumPy, no dlcore, no models (the worker has them), no static page
+# (nginx serves it in Kubernetes). It runs as UID 10001 and writes nothing outside /tmp
+# (readOnlyRootFilesystem).
+
+FROM python:3.11.14-slim-bookworm AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /build
+COPY pyproject.toml services/docker/requirements.py ./
+RUN python requirements.py gateway pyproject.toml > requirements.txt \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+
+WORKDIR /app
+COPY services/__init__.py services/imaging.py services/logs.py ./services/
+COPY services/proto ./services/proto
+COPY services/gateway ./services/gateway
+COPY services/docker/healthcheck.py ./healthcheck.py
+RUN chmod -R a+rX,go-w /app /opt/venv \
+    && /opt/venv/bin/python -m compileall -q /app
+
+
+FROM python:3.11.14-slim-bookworm AS runtime
+
+RUN groupadd --system --gid 10001 simpledl \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin simpledl
+
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+
+# Settings the container needs (k8s/base/gateway.env sets the same values explicitly).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    GATEWAY_HOST=0.0.0.0 \
+    GATEWAY_PORT=8000 \
+    GATEWAY_SERVE_FRONTEND=false
+
+USER 10001:10001
+EXPOSE 8000
+
+# For docker run / Compose; Kubernetes uses the probes in k8s/base/gateway.yaml instead.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "/app/healthcheck.py", "http", "http://127.0.0.1:8000/healthz"]
+
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "services.gateway"]

@@ -1,0 +1,62 @@
+# The inference worker image: gRPC on 50051 (Inference + grpc.health.v1), Prometheus
+# metrics on 9464, the models in /app/models. Build from the repository root:
+#
+#   docker build -f services/docker/worker.Dockerfile -t simpledl/worker:0.1.0 .
+#   minikube image build -f services/docker/worker.Dockerfile -t simpledl/worker:0.1.0 .
+#
+# Two stages. The build stage installs the pinned packages into a virtual environment and
+# assembles /app: the worker's code, dlcore and models/, made world-readable (a checkout
+# with umask 077 has files only root could read) and byte-compiled. The runtime stage
+# copies just those two directories: no pip cache, no build tools, no gateway or page.
+# It runs as UID 10001 and writes nothing outside /tmp (readOnlyRootFilesystem).
+
+FROM python:3.11.14-slim-bookworm AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /build
+COPY pyproject.toml services/docker/requirements.py ./
+RUN python requirements.py worker pyproject.toml > requirements.txt \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+
+WORKDIR /app
+COPY dlcore ./dlcore
+COPY services/__init__.py services/imaging.py services/logs.py ./services/
+COPY services/proto ./services/proto
+COPY services/worker ./services/worker
+COPY services/docker/healthcheck.py ./healthcheck.py
+COPY models ./models
+RUN chmod -R a+rX,go-w /app /opt/venv \
+    && /opt/venv/bin/python -m compileall -q /app
+
+
+FROM python:3.11.14-slim-bookworm AS runtime
+
+RUN groupadd --system --gid 10001 simpledl \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin simpledl
+
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app /app
+WORKDIR /app
+
+# Settings the container needs (k8s/base/worker.env sets the same values explicitly).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    WORKER_HOST=0.0.0.0 \
+    WORKER_PORT=50051 \
+    WORKER_METRICS_PORT=9464 \
+    WORKER_MODELS_DIR=/app/models
+
+USER 10001:10001
+EXPOSE 50051 9464
+
+# For docker run / Compose; Kubernetes uses the probes in k8s/base/worker.yaml instead.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "/app/healthcheck.py", "grpc", "127.0.0.1:50051"]
+
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "services.worker"]
