@@ -8,6 +8,20 @@ Prints one line per broken rule (``rule-id  Kind/name: what is wrong``) and exit
 there are any. ``check(objects)`` does the same for a list of already parsed objects;
 tests/test_k8s.py breaks each rule in a rendered manifest and expects its complaint.
 
+The rules (ids as printed): workloads, resources (requests and limits), probes (startup,
+readiness and liveness present, on declared ports, liveness != readiness),
+security-context (non-root UID > 10000, read-only root, no privilege escalation, drop
+ALL, seccomp RuntimeDefault, no host namespaces), tmp-volume (a sized emptyDir on /tmp),
+service-account-token (not mounted), network-policy (default deny; every pod selected;
+sources and ports exactly as intended), pdb, hpa (CPU, minReplicas >= 2, no
+spec.replicas on its target), anti-affinity, image-tag (tagged, never latest),
+config-ports (settings = container ports = Service targets; hosts 0.0.0.0),
+grpc-load-balancing (headless Service, dns:/// target, round_robin, max connection age),
+keepalive (client pings no faster than the server accepts), routing (/api, /docs,
+/openapi.json to the gateway, / to the page), body-size (proxy limit = gateway limit),
+graceful-shutdown (grace period > preStop sleep + shutdown grace), pod-security
+(namespace enforces "restricted").
+
 What it knows about the stack (everything else is read from the manifests):
 the three workloads are the pods labelled ``app.kubernetes.io/name`` worker, gateway and
 frontend; only the gateway may reach the worker; only an ingress controller or Gateway
