@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.installed
 COURSE_DATA := cats mnist-small
 
 .DEFAULT_GOAL := help
-.PHONY: help install data sysdeps lab test lint clean
+.PHONY: help install data sysdeps lab test lint clean deploy-minikube checkov
 
 help: ## list the verbs
 	@echo "simpledl — make verbs:"
@@ -50,7 +50,13 @@ test: data sysdeps ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## check the code with ruff
-	$(BIN)/ruff check dlcore services tests benchmarks
+	$(BIN)/ruff check dlcore services tests benchmarks scripts k8s
+
+deploy-minikube: ## build the images inside minikube and deploy the stack (docs/deploy.md)
+	k8s/deploy-minikube.sh
+
+checkov: ## optional: scan manifests and Dockerfiles with checkov (own venv, ~290 MB, once)
+	k8s/checkov.sh
 
 clean: ## remove .venv, caches and build output (keeps downloaded data)
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis artifacts
