@@ -3,10 +3,14 @@
 Each helper draws one kind of picture the notebooks need more than once and returns the
 matplotlib ``Figure``; every plot carries a title and labelled axes (with units where the
 quantity has one). matplotlib is imported inside the functions, so ``import dlcore`` never
-needs it. In a notebook, end the cell with ``;`` to show the figure without its repr::
+needs it. In a notebook, assign the result, and the inline backend shows the figure once
+when the cell ends::
 
     from dlcore import plots
-    plots.plot_curves({"lr = 0.005": history["cost"]}, title="Training cost");
+    fig = plots.plot_curves({"lr = 0.005": history["cost"]}, title="Training cost")
+
+(Not a trailing ``;``: nbval executes cells without storing history, and IPython then
+ignores the semicolon, so the figure would appear twice and fail the comparison.)
 
 Deliberately left out: styling options. Change a figure through the returned object.
 """
@@ -162,5 +166,31 @@ def plot_decision_boundary(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_boundaries(
+    predicts: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+    X: np.ndarray,
+    y: np.ndarray,
+    suptitle: str,
+    ncols: int = 4,
+    size: float = 3.4,
+) -> Any:
+    """A grid of :func:`plot_decision_boundary` panels, one per ``{title: predict}`` entry
+    — e.g. the same data set classified by networks with different hidden-layer sizes."""
+    plt = _pyplot()
+    n = len(predicts)
+    if n == 0:
+        raise ValueError("plot_decision_boundaries needs at least one classifier")
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax, (title, predict) in zip(axes.flat[:n], predicts.items(), strict=True):
+        plot_decision_boundary(predict, X, y, title=title, ax=ax, resolution=150)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
