@@ -18,8 +18,11 @@ Cases (a list, ``CASES``; add one by appending a :class:`Case`):
   shuffling scheme, plain tensor indexing — no DataLoader overhead).
 
 Targets (issue 3): cats ≤ 0.2x the reference's time and within 1.5x of the GEMM bound,
-train ≥ 0.98 / test ≥ 0.78; MLP epoch ≤ 1.0x PyTorch. Threads: numpy's BLAS and PyTorch
-both use every core (their defaults); the machine description records the counts.
+train ≥ 0.98 / test ≥ 0.78; MLP epoch ≤ 1.0x PyTorch. Threads: numpy's BLAS uses every
+core unless ``OPENBLAS_NUM_THREADS`` says otherwise, and PyTorch is given the same count;
+the machine description records it. On a shared, busy machine run with
+``OPENBLAS_NUM_THREADS=1``: two BLAS threads competing with other processes for two
+cores run several times slower than one.
 Results and a plot are written up in docs/benchmarks.md.
 """
 
@@ -56,7 +59,17 @@ def load_torch():
         except ImportError:
             return None
         torch = _torch
+        if blas_threads() != torch.get_num_threads():
+            torch.set_num_threads(blas_threads())  # the same thread count on both sides
     return torch
+
+
+def blas_threads() -> int:
+    """numpy's BLAS thread count: OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, else every core."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return os.cpu_count() or 1
 
 
 @dataclass
@@ -381,6 +394,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
+        "blas_threads": blas_threads(),
         "dlcore": dlcore.__version__,
         "pytorch": torch.__version__ if torch is not None else None,
         "pytorch_threads": torch.get_num_threads() if torch is not None else None,
