@@ -3,6 +3,8 @@
 import hashlib
 import io
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -62,6 +64,13 @@ def test_round_trip_gives_the_same_predictions(tmp_path, dtype):
         assert repr(loaded) == repr(model) and loaded.dtype == dtype
         np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.npz"]  # no temp files
+
+
+def test_files_get_ordinary_permissions(saved):
+    _, npz, card = saved
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(npz.stat().st_mode) == stat.S_IMODE(card.stat().st_mode) == 0o666 & ~umask
 
 
 def test_card_contents(saved):
