@@ -1,14 +1,19 @@
 """Micro-batching: requests that arrive together share one forward pass.
 
-A forward pass over 32 examples costs little more than over one (the matrix products are
-the same calls with wider matrices), so under concurrent load the worker answers more
+A forward pass over 32 examples costs less than 32 passes over one (the matrix products
+are the same calls with wider matrices), so under concurrent load the worker answers more
 requests per second by stacking them. The price is the wait: the first request of a batch
 waits at most ``max_delay`` for others to join, and a batch never exceeds
-``max_batch_size``. While a pass runs, new requests queue up and form the next batch, so
-even ``max_delay = 0`` batches under load.
+``max_batch_size``. While a pass runs, new requests queue up and form the next batch.
 
-    batcher = MicroBatcher(model, executor, max_batch_size=32, max_delay=0.002)
-    probabilities = await batcher.predict(x)   # x: one example in the model's layout
+The wait only happens when it can pay off: callers announce a request while they are
+still decoding and preprocessing it (:meth:`MicroBatcher.expecting`), and a batch is sent
+at once when nobody else is on the way. A lone request therefore never waits — batching
+costs nothing when the worker is idle (docs/serving.md has the measurements).
+
+    with batcher.expecting() as ticket:
+        x = prepare(request)                          # decoding, preprocessing
+        probabilities = await batcher.predict(x, ticket)
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 
 import numpy as np
@@ -25,6 +30,15 @@ import numpy as np
 from services.worker.models import ServedModel
 
 log = logging.getLogger(__name__)
+
+
+class Ticket:
+    """A request announced to the batcher; ``arrived`` once it was queued."""
+
+    __slots__ = ("arrived",)
+
+    def __init__(self) -> None:
+        self.arrived = False
 
 
 class MicroBatcher:
@@ -55,13 +69,28 @@ class MicroBatcher:
         self.observe = observe
         self._queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
+        self._expected = 0  # requests being prepared that will call predict soon
 
-    async def predict(self, x: np.ndarray) -> np.ndarray:
+    @contextlib.contextmanager
+    def expecting(self) -> Iterator[Ticket]:
+        """Announce a request that is being prepared; pass the ticket to :meth:`predict`."""
+        ticket = Ticket()
+        self._expected += 1
+        try:
+            yield ticket
+        finally:
+            if not ticket.arrived:  # preparation failed: it will never come
+                self._expected -= 1
+
+    async def predict(self, x: np.ndarray, ticket: Ticket | None = None) -> np.ndarray:
         """The model's output column ``(n_out,)`` for one example ``x`` (model layout)."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put((x, future))
+        if ticket is not None and not ticket.arrived:
+            ticket.arrived = True
+            self._expected -= 1
+        self._queue.put_nowait((x, future))  # no await between the count and the queue
         return await future
 
     async def close(self) -> None:
@@ -82,6 +111,8 @@ class MicroBatcher:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 continue
+            if self._expected <= 0:  # nobody else is on the way: do not wait
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

@@ -57,15 +57,19 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 
 def digit_pixels(image: inference_pb2.Image) -> np.ndarray:
-    """The drawing as uint8 pixels before MNIST preprocessing: ``(H, W, 4)`` RGBA for an
-    image file (``preprocess_digit`` reads transparency as background, whatever the ink
-    colour), ``(H, W)`` grey levels for a pixel array."""
+    """The drawing as uint8 pixels before MNIST preprocessing: ``(H, W)`` grey levels, or
+    ``(H, W, 4)`` RGBA for an image file with transparent pixels (``preprocess_digit``
+    reads transparency as background, whatever the ink colour)."""
     source = image.WhichOneof("source")
     if source == "encoded":
         try:
             drawing = imaging.decode(image.encoded, "RGBA")
         except imaging.ImageError as e:
             raise InputError(str(e)) from None
+        if drawing.getchannel("A").getextrema()[0] == 255:
+            # Opaque: Pillow's grey conversion (the same BT.601 weights preprocess_digit
+            # uses) is many times faster than converting the RGBA array in NumPy.
+            drawing = drawing.convert("L")
         return np.asarray(drawing, dtype=np.uint8)
     if source == "pixels":
         return _grey_levels(image.pixels)

@@ -24,6 +24,7 @@ In-process use (tests)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -153,8 +154,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     async def _classify_cat(self, request: inference_pb2.CatRequest) -> inference_pb2.CatReply:
         model = resolve_model(self.models, CAT, request.model)
-        x, input_png = await self._offload(_prepare_cat, request.image, model)
-        output = await self._predict(model, x)
+        with self._expecting(model) as ticket:
+            x, input_png = await self._offload(_prepare_cat, request.image, model)
+            output = await self._predict(model, x, ticket)
         cat_probability = float(output[0])
         index = int(cat_probability >= 0.5)
         return inference_pb2.CatReply(
@@ -169,8 +171,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         self, request: inference_pb2.DigitRequest
     ) -> inference_pb2.DigitReply:
         model = resolve_model(self.models, DIGITS, request.model)
-        x, seen = await self._offload(_prepare_digit, request.image, model)
-        probabilities = await self._predict(model, x)
+        with self._expecting(model) as ticket:
+            x, seen = await self._offload(_prepare_digit, request.image, model)
+            probabilities = await self._predict(model, x, ticket)
         digit = int(np.argmax(probabilities))
         reply = inference_pb2.DigitReply(
             digit=int(model.classes[digit]) if model.classes[digit].isdigit() else digit,
@@ -203,10 +206,15 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     async def _offload(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def _predict(self, model: ServedModel, x: np.ndarray) -> np.ndarray:
+    def _expecting(self, model: ServedModel):
+        """Announce a request to the model's batcher while it is being prepared."""
+        batcher = self.batchers.get(model.name)
+        return batcher.expecting() if batcher is not None else contextlib.nullcontext()
+
+    async def _predict(self, model: ServedModel, x: np.ndarray, ticket=None) -> np.ndarray:
         batcher = self.batchers.get(model.name)
         if batcher is not None:
-            return await batcher.predict(x)
+            return await batcher.predict(x, ticket)
         start = time.perf_counter()
         output = await self._offload(model.predict_proba, x)
         self.metrics.observe_batch(model.name, 1, time.perf_counter() - start)

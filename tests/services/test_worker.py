@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -21,7 +22,7 @@ from dlcore.data import flatten_images
 from dlcore.digits import preprocess_digit
 from services.proto import inference_pb2 as pb
 from services.proto import inference_pb2_grpc
-from services.worker.models import ModelLoadError, load_models
+from services.worker.models import ModelLoadError, ServedModel, load_models
 from services.worker.server import Worker
 from services.worker.settings import WorkerSettings
 
@@ -248,10 +249,18 @@ def test_health_is_not_serving_until_the_models_are_loaded(tiny_models, monkeypa
     assert (before, early_code, after) == (NOT_SERVING, grpc.StatusCode.UNAVAILABLE, SERVING)
 
 
-def test_graceful_stop_finishes_calls_in_flight(tiny_models):
+def test_graceful_stop_finishes_calls_in_flight(tiny_models, monkeypatch):
     async def scenario():
-        # A long batching delay keeps the call in flight while the worker is told to stop.
-        async with running(tiny_models, max_batch_delay_ms=500) as (worker, stub):
+        async with running(tiny_models) as (worker, stub):
+            # From now on a forward pass takes half a second, so the call is in flight
+            # while the worker is told to stop.
+            original = ServedModel.predict_proba
+
+            def slow(self, X):
+                time.sleep(0.5)
+                return original(self, X)
+
+            monkeypatch.setattr(ServedModel, "predict_proba", slow)
             call = asyncio.ensure_future(stub.ClassifyDigit(digit_request()))
             await asyncio.sleep(0.2)
             await worker.stop(grace=5)
@@ -263,6 +272,18 @@ def test_graceful_stop_finishes_calls_in_flight(tiny_models):
     reply, code_after = run(scenario())
     assert len(reply.probabilities) == 10
     assert code_after in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def test_a_lone_request_does_not_wait_for_a_batch(tiny_models):
+    async def scenario():
+        # A 1 s batching delay: a request that waited for company would take that long.
+        async with running(tiny_models, batching=True, max_batch_delay_ms=1000) as (_, stub):
+            start = time.monotonic()
+            for _ in range(10):
+                await stub.ClassifyDigit(digit_request(), timeout=20)
+            return time.monotonic() - start
+
+    assert run(scenario()) < 10  # ten calls, not one second each
 
 
 def test_metrics_count_calls_and_errors(tiny_models):
