@@ -1,0 +1,470 @@
+"""The drawing pad: draw a digit in JupyterLab and ask the served stack what it is.
+
+::
+
+    from services.pad import DigitPad
+    from services.stack import Stack
+
+    stack = Stack().start()
+    pad = DigitPad(stack.url)       # any gateway: the local stack, or http://simpledl.test/
+    pad                             # draw with the mouse, press Predict
+
+It is an ipywidgets box (ipycanvas for the drawing): a 280x280 canvas drawn with the
+mouse in thick round strokes, Clear and Predict buttons, a CNN/MLP selector and a result
+area with the predicted digit, the ten probabilities as bars, the 28x28 image the model
+saw and the saliency map. Predict sends the drawing to the gateway's ``POST /api/digits``
+as a PNG — the same request the web page makes — so the answer comes from the served
+models, not from a model in this kernel.
+
+Where the pixels come from: the pad records every stroke in Python (in the mouse
+callbacks), mirrors it onto the canvas, and rasterises the strokes itself with Pillow.
+The browser's own pixels (``Canvas.get_image_data``) arrive late and never without a
+browser; the recorded strokes are always there, so the same pad can be driven from code
+with no browser at all::
+
+    pad.draw_strokes([[(140, 40), (140, 240)]])     # a "1", in canvas pixels
+    pad.set_image(test_digit)                       # or a whole image, e.g. MNIST 28x28
+    answer = pad.predict()                          # a Prediction: digit, probabilities, ...
+
+Errors (gateway unreachable, an empty drawing, the worker down) appear in the result
+area in plain words; :meth:`DigitPad.predict` also raises them as :class:`PadError`.
+Stable CSS classes (``simpledl-pad-canvas``, ``-clear``, ``-predict``, ``-model``,
+``-digit``, ``-summary``, ``-error``, ``-bar``) let a browser test find the parts.
+
+Deliberately left out: touch input (the web page has it), undo, and any preprocessing —
+the worker brings every drawing to the MNIST convention (``dlcore.digits``), whoever sent
+it. This module does not import ``dlcore``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import ipywidgets as widgets
+import numpy as np
+from ipycanvas import Canvas
+from PIL import Image, ImageDraw
+
+log = logging.getLogger(__name__)
+
+SIZE = 280  #: side of the canvas in pixels
+SUPERSAMPLE = 4  #: strokes are rasterised this many times larger, then averaged down
+PAPER, INK = "#ffffff", "#000000"  # what the learner sees; the raster is MNIST-like
+MODELS = (("CNN", "cnn"), ("MLP", "mlp"))
+
+# The same plain sentences as the web page (services/frontend/app.js).
+PLAIN_STATUS = {
+    500: "Something went wrong on the server.",
+    502: "The model server had a problem. Try again.",
+    503: "The model server is not available right now (it may be starting). "
+         "Try again in a moment.",
+    504: "The model server took too long to answer. Try again.",
+}
+
+Point = tuple[float, float]
+
+
+class PadError(RuntimeError):
+    """A prediction failed; the message is meant for the learner, as it is."""
+
+
+@dataclass(frozen=True, repr=False)
+class Prediction:
+    """What the gateway answered for a drawing (``DigitAnswer`` in the API)."""
+
+    digit: int  #: the predicted digit
+    probabilities: np.ndarray  #: ``(10,)``, the probability of each digit 0-9
+    input_image: np.ndarray  #: ``(28, 28)`` in [0, 1], 1 = ink: what the model saw
+    saliency: np.ndarray | None  #: ``(28, 28)`` in [0, 1], or None if not asked for
+    model: str  #: the model that answered, e.g. ``digits-cnn``
+
+    @classmethod
+    def from_json(cls, answer: dict) -> Prediction:
+        saliency = answer.get("saliency")
+        return cls(
+            digit=int(answer["digit"]),
+            probabilities=np.asarray(answer["probabilities"], dtype=np.float64),
+            input_image=np.asarray(answer["input_image"], dtype=np.float32),
+            saliency=None if saliency is None else np.asarray(saliency, dtype=np.float32),
+            model=str(answer["model"]),
+        )
+
+    @property
+    def confidence(self) -> float:
+        """The probability of the predicted digit."""
+        return float(self.probabilities[self.digit])
+
+    def __repr__(self) -> str:
+        return (f"Prediction(digit={self.digit}, confidence={self.confidence:.3f}, "
+                f"model={self.model!r})")
+
+
+def rasterise(
+    strokes: Iterable[Sequence[Point]], size: int = SIZE, width: float | None = None
+) -> np.ndarray:
+    """Strokes (lists of ``(x, y)`` canvas pixels) as a ``(size, size)`` uint8 image,
+    255 = ink on 0 = paper (the MNIST polarity), with round caps and joins like the
+    canvas and anti-aliased edges (drawn ``SUPERSAMPLE`` times larger, then averaged)."""
+    width = size / 14 if width is None else width
+    scale = SUPERSAMPLE
+    big = Image.new("L", (size * scale, size * scale), 0)
+    draw = ImageDraw.Draw(big)
+    radius = width * scale / 2
+    for stroke in strokes:
+        points = [(x * scale, y * scale) for x, y in stroke]
+        if len(points) > 1:
+            draw.line(points, fill=255, width=round(width * scale), joint="curve")
+        for x, y in points:  # round caps, and round joins where Pillow's are not
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    return np.asarray(big.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """A uint8 image as a ``data:image/png;base64,...`` URL (what a canvas sends)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _png(rgb: np.ndarray, side: int) -> bytes:
+    """A small image scaled up with crisp pixels, as PNG bytes for an Image widget."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).resize((side, side), Image.Resampling.NEAREST).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _gray_rgb(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] as white-on-black pixels (how MNIST digits look)."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0, 1)
+    return np.repeat((255 * v).round().astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def _hot_rgb(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] as black -> red -> yellow -> white (a "hot" colour map)."""
+    v = np.clip(np.asarray(values, dtype=np.float32), 0, 1)[..., None]
+    rgb = np.clip(3 * v - np.array([0.0, 1.0, 2.0]), 0, 1)
+    return (255 * rgb).round().astype(np.uint8)
+
+
+def _plain_error(response: httpx.Response) -> str:
+    """The learner-facing sentence for an error answer (as the web page words it)."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if response.status_code >= 500 or not isinstance(detail, str) or not detail:
+        return PLAIN_STATUS.get(
+            response.status_code,
+            f"The server answered with an error (HTTP {response.status_code}).",
+        )
+    return detail[0].upper() + detail[1:].rstrip(".") + "."
+
+
+def _is_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
+class DigitPad(widgets.HBox):
+    """A canvas to draw a digit on, and what the served model answers for it.
+
+    Args:
+        url: the gateway's base URL, e.g. ``stack.url`` (``http://127.0.0.1:<port>/``) or
+            a Kubernetes Ingress such as ``http://simpledl.test/``; the pad posts to
+            ``<url>api/digits``.
+        model: ``"cnn"`` or ``"mlp"``, the model selected at the start.
+        saliency: ask for the saliency map with every prediction.
+        size: the canvas's side in pixels; strokes are ``size / 14`` wide (20 px for
+            280), as on the web page: about the stroke width of an MNIST digit.
+        timeout: seconds to wait for the gateway.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str = "cnn",
+        saliency: bool = True,
+        size: int = SIZE,
+        timeout: float = 10.0,
+    ) -> None:
+        if model not in dict(MODELS).values():
+            raise ValueError(f"model must be 'cnn' or 'mlp', got {model!r}")
+        self.url = url if url.endswith("/") else url + "/"
+        self.size = size
+        self.line_width = size / 14
+        self.saliency = saliency
+        self.timeout = timeout
+        self.strokes: list[list[Point]] = []  #: what was drawn, in canvas pixels
+        self.background: np.ndarray | None = None  #: an image given with set_image
+        self.answer: Prediction | None = None  #: the last answer shown
+        self._drawing = False
+
+        self.canvas = Canvas(width=size, height=size,
+                             layout=widgets.Layout(width=f"{size}px", height=f"{size}px"))
+        self.canvas.add_class("simpledl-pad-canvas")
+        self.canvas.on_mouse_down(self._guarded(self._mouse_down))
+        self.canvas.on_mouse_move(self._guarded(self._mouse_move))
+        self.canvas.on_mouse_up(self._guarded(self._mouse_up))
+        self.canvas.on_mouse_out(self._guarded(self._mouse_up))
+        # The border sits on a wrapping box: ipycanvas maps mouse positions through the
+        # canvas element's bounding box, and a border on the canvas would shift them.
+        paper = widgets.Box([self.canvas], layout=widgets.Layout(
+            border="2px solid #888", width="fit-content", height="fit-content"))
+
+        self.clear_button = widgets.Button(description="Clear", icon="eraser")
+        self.clear_button.add_class("simpledl-pad-clear")
+        self.clear_button.on_click(self._guarded(lambda _: self.clear()))
+        self.predict_button = widgets.Button(description="Predict", button_style="primary",
+                                             icon="play")
+        self.predict_button.add_class("simpledl-pad-predict")
+        self.predict_button.on_click(self._guarded(self._predict_clicked))
+        self.model_selector = widgets.ToggleButtons(
+            options=MODELS, value=model, tooltips=["convolutional network", "dense network"],
+            style=widgets.ToggleButtonsStyle(button_width="60px"))
+        self.model_selector.add_class("simpledl-pad-model")
+        hint = widgets.HTML("Draw one digit, 0 to 9, large and in the middle.")
+        left = widgets.VBox([hint, paper, widgets.HBox([self.clear_button, self.predict_button]),
+                             widgets.HBox([widgets.Label("Model:"), self.model_selector])])
+
+        self.digit_label = widgets.Label("", style={"font_size": "40px", "font_weight": "bold"})
+        self.digit_label.add_class("simpledl-pad-digit")
+        self.summary_label = widgets.Label("Draw a digit and press Predict.")
+        self.summary_label.add_class("simpledl-pad-summary")
+        self.error_box = widgets.HTML("", layout=widgets.Layout(display="none", max_width="320px"))
+        self.error_box.add_class("simpledl-pad-error")
+        self.bars = [widgets.FloatProgress(value=0, min=0, max=1,
+                                           layout=widgets.Layout(width="160px"))
+                     for _ in range(10)]
+        self.bar_values = [widgets.Label("") for _ in range(10)]
+        rows = []
+        for d in range(10):
+            row = widgets.HBox([widgets.Label(str(d), layout=widgets.Layout(width="14px")),
+                                self.bars[d], self.bar_values[d]])
+            row.add_class("simpledl-pad-bar")
+            rows.append(row)
+        self.seen_image = widgets.Image(format="png", width=112, height=112)
+        self.seen_image.add_class("simpledl-pad-seen")
+        self.saliency_image = widgets.Image(format="png", width=112, height=112)
+        self.saliency_image.add_class("simpledl-pad-saliency")
+        pictures = widgets.HBox([
+            widgets.VBox([widgets.Label("what the model saw (28x28)"), self.seen_image]),
+            widgets.VBox([widgets.Label("saliency: where it looked"), self.saliency_image]),
+        ])
+        self.results = widgets.VBox(
+            [widgets.HBox([widgets.Label("Predicted digit:"), self.digit_label],
+                          layout=widgets.Layout(align_items="center")),
+             widgets.VBox(rows), pictures],
+            layout=widgets.Layout(display="none"))
+        right = widgets.VBox([self.summary_label, self.error_box, self.results],
+                             layout=widgets.Layout(margin="0 0 0 24px"))
+        super().__init__([left, right])
+        self.add_class("simpledl-pad")
+        self._paint()
+
+    # -- drawing -------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        """The selected model, ``"cnn"`` or ``"mlp"``."""
+        return self.model_selector.value
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.model_selector.value = value
+
+    def clear(self) -> None:
+        """Wipe the drawing and the answer."""
+        self.strokes = []
+        self.background = None
+        self._drawing = False
+        self._paint()
+        self._show_answer(None)
+        self._show_error("")
+        self.summary_label.value = "Draw a digit and press Predict."
+
+    def draw_strokes(self, strokes: Iterable[Sequence[Point]]) -> None:
+        """Add strokes as if drawn with the mouse: each a list of ``(x, y)`` canvas pixels
+        (``0 <= x, y < size``; y grows downwards), e.g. ``[[(140, 40), (140, 240)]]``."""
+        for stroke in strokes:
+            points = [(float(x), float(y)) for x, y in stroke]
+            if not points:
+                continue
+            self._begin(*points[0])
+            for point in points[1:]:
+                self._extend(*point)
+        self._drawing = False
+
+    def set_image(self, image: np.ndarray, ink: str = "light") -> None:
+        """Replace the drawing by an image (strokes drawn afterwards are added on top).
+
+        Args:
+            image: a grey image ``(H, W)`` of any size, uint8 0..255 or float 0..1, e.g. an
+                MNIST test digit ``(28, 28)``; it is scaled to the canvas.
+            ink: ``"light"`` if the ink is brighter than the paper (MNIST), ``"dark"`` if it
+                is darker (a scan of pencil on paper).
+        """
+        image = np.asarray(image)
+        if image.ndim != 2 or not np.issubdtype(image.dtype, np.number):
+            raise ValueError(f"set_image expects a 2-D grey image, got shape {image.shape} "
+                             f"and dtype {image.dtype}")
+        if ink not in ("light", "dark"):
+            raise ValueError(f"ink must be 'light' or 'dark', got {ink!r}")
+        values = image.astype(np.float64)
+        if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 255:
+            raise ValueError("image values must be finite and lie in [0, 255] (or [0, 1])")
+        if np.issubdtype(image.dtype, np.floating) and values.max() <= 1:
+            values = values * 255
+        if ink == "dark":
+            values = 255 - values
+        picture = Image.fromarray(values.round().astype(np.uint8))
+        self.strokes = []
+        self.background = np.asarray(
+            picture.resize((self.size, self.size), Image.Resampling.BILINEAR), dtype=np.uint8)
+        self._paint()
+
+    def image(self) -> np.ndarray:
+        """The drawing as the gateway gets it: ``(size, size)`` uint8, 255 = ink."""
+        raster = rasterise(self.strokes, self.size, self.line_width)
+        if self.background is not None:
+            raster = np.maximum(raster, self.background)
+        return raster
+
+    def _begin(self, x: float, y: float) -> None:
+        self.strokes.append([(x, y)])
+        self._drawing = True
+        self.canvas.fill_circle(x, y, self.line_width / 2)
+
+    def _extend(self, x: float, y: float) -> None:
+        stroke = self.strokes[-1]
+        (x0, y0) = stroke[-1]
+        stroke.append((x, y))
+        self.canvas.stroke_line(x0, y0, x, y)
+
+    def _mouse_down(self, x: float, y: float) -> None:
+        self._begin(x, y)
+
+    def _mouse_move(self, x: float, y: float) -> None:
+        if self._drawing:
+            self._extend(x, y)
+
+    def _mouse_up(self, x: float, y: float) -> None:
+        self._drawing = False
+
+    def _paint(self) -> None:
+        """Redraw the canvas from the recorded picture (paper, any image, the strokes)."""
+        c = self.canvas
+        c.clear()
+        c.fill_style = PAPER
+        c.fill_rect(0, 0, self.size, self.size)
+        if self.background is not None:
+            c.put_image_data(np.repeat((255 - self.background)[..., None], 3, axis=-1), 0, 0)
+        c.fill_style = INK
+        c.stroke_style = INK
+        c.line_width = self.line_width
+        c.line_cap = "round"
+        c.line_join = "round"
+        for stroke in self.strokes:
+            c.fill_circle(*stroke[0], self.line_width / 2)
+            if len(stroke) > 1:
+                c.stroke_lines(stroke)
+
+    # -- predicting ----------------------------------------------------------------------
+
+    def request(self) -> dict:
+        """The JSON body Predict sends to ``POST /api/digits``."""
+        return {"image": png_data_url(self.image()), "model": self.model,
+                "saliency": self.saliency}
+
+    def predict(self) -> Prediction:
+        """Send the drawing to the gateway, show the answer and return it.
+
+        Raises:
+            PadError: the gateway could not be reached or refused the drawing (for example
+                an empty canvas); the same message is shown in the result area.
+        """
+        url = self.url + "api/digits"
+        self._show_error("")
+        self.summary_label.value = f"Asking the {self.model.upper()} ..."
+        try:
+            try:
+                response = httpx.post(url, json=self.request(), timeout=self.timeout,
+                                      trust_env=not _is_loopback(url))
+            except httpx.TimeoutException:
+                raise PadError(f"The gateway at {self.url} did not answer within "
+                               f"{self.timeout:g} s. Try again.") from None
+            except httpx.TransportError:
+                raise PadError(f"Could not reach the gateway at {self.url}. Is the stack "
+                               "running? Start it with stack.start() (or make stack).") from None
+            if response.status_code != 200:
+                raise PadError(_plain_error(response))
+            try:
+                answer = Prediction.from_json(response.json())
+            except (ValueError, KeyError, TypeError):
+                raise PadError("The server's answer could not be read.") from None
+        except PadError as e:
+            self._show_answer(None)
+            self._show_error(str(e))
+            self.summary_label.value = ""
+            raise
+        self._show_answer(answer)
+        return answer
+
+    def _predict_clicked(self, _button) -> None:
+        self.predict_button.disabled = True
+        try:
+            self.predict()
+        except PadError:
+            pass  # already shown in the result area
+        finally:
+            self.predict_button.disabled = False
+
+    # -- showing -------------------------------------------------------------------------
+
+    def _show_error(self, message: str) -> None:
+        self.error_box.value = (f'<span style="color:#b00020">{html.escape(message)}</span>'
+                                if message else "")
+        self.error_box.layout.display = None if message else "none"
+
+    def _show_answer(self, answer: Prediction | None) -> None:
+        self.answer = answer
+        if answer is None:
+            self.results.layout.display = "none"
+            self.digit_label.value = ""
+            return
+        self.digit_label.value = str(answer.digit)
+        self.summary_label.value = (f"{100 * answer.confidence:.1f} % sure "
+                                    f"(model {answer.model})")
+        for d, (bar, label) in enumerate(zip(self.bars, self.bar_values, strict=True)):
+            p = float(answer.probabilities[d])
+            bar.value = p
+            bar.bar_style = "success" if d == answer.digit else ""
+            label.value = f"{100 * p:.1f} %"
+        self.seen_image.value = _png(_gray_rgb(answer.input_image), 112)
+        if answer.saliency is not None:
+            self.saliency_image.value = _png(_hot_rgb(answer.saliency), 112)
+        self.saliency_image.layout.display = None if answer.saliency is not None else "none"
+        self.results.layout.display = None
+
+    def _guarded(self, handler):
+        """Wrap a widget callback so that an exception is shown, not silently dropped
+        (ipywidgets only logs exceptions raised in callbacks)."""
+
+        def guarded(*args):
+            try:
+                handler(*args)
+            except Exception as e:  # shown to the learner, and logged with the traceback
+                log.exception("drawing pad callback failed")
+                self._show_error(f"Something went wrong in the pad: {type(e).__name__}: {e}")
+
+        return guarded
+
+    def __repr__(self) -> str:
+        strokes = len(self.strokes)
+        return (f"DigitPad({self.url!r}, model={self.model!r}, {strokes} stroke"
+                f"{'' if strokes == 1 else 's'}{', image' if self.background is not None else ''})")
