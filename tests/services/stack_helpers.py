@@ -54,15 +54,26 @@ def make_tiny_models(directory: Path) -> Path:
     return directory
 
 
-def repo_models() -> Path:
-    """The repository's models/, or skip naming what is missing."""
+def repo_models(*names: str) -> Path:
+    """The repository's models/ if it holds ``names`` (default: all served models), or skip
+    naming what is missing."""
     directory = REPO / "models"
-    missing = [n for n in SERVED_MODELS if not (directory / f"{n}.npz").exists()
+    missing = [n for n in names or SERVED_MODELS if not (directory / f"{n}.npz").exists()
                or not (directory / f"{n}.json").exists()]
     if missing:
         pytest.skip(f"trained models missing in models/: {', '.join(missing)} "
                     "(train them with: make models)")
     return directory
+
+
+def repo_digit_models() -> tuple[Path, list[str]]:
+    """models/ with the cat model and at least one digit model: ``(dir, ["cnn", "mlp"])``
+    (those present), or skip saying what to train."""
+    directory = repo_models("cat")
+    present = [m for m in ("cnn", "mlp") if (directory / f"digits-{m}.npz").exists()]
+    if not present:
+        pytest.skip("no trained digit model in models/ (train them with: make models)")
+    return directory, present
 
 
 # -- images --------------------------------------------------------------------------------

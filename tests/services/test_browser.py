@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from stack_helpers import REPO, encode, photo, repo_models
+from stack_helpers import REPO, encode, photo, repo_digit_models
 
 from services.stack import Stack
 
@@ -163,21 +163,29 @@ def test_page_mechanics(browser, tiny_models, tmp_path):
 
 
 def test_a_drawn_three_comes_back_as_three(browser, tmp_path):
-    """With the trained models in models/: draw a 3, upload a cat, read both answers."""
-    models = repo_models()
+    """With the trained models in models/: draw a 3, upload a cat, read both answers.
+
+    The 3 must come back from the default model and from each digit model served."""
+    models, digit_models = repo_digit_models()
     with Stack(models_dir=models) as stack:
         page, problems = open_page(browser, stack.url)
-        draw(page, THREE)
-        page.click("#predict")
-        digit, probabilities = predicted(page)
         ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "browser-digit-3.png"), full_page=True)
-        seen = page.locator("#seen").screenshot()
-        assert digit == 3, (
-            f"the page says {digit}; probabilities {np.round(probabilities, 3).tolist()}; "
-            f"what the model saw: data:image/png;base64,{base64.b64encode(seen).decode()}"
-        )
-        assert max(probabilities) == probabilities[3]
+        for model in ["", *digit_models]:  # "" = the page's "best available"
+            page.click("#clear")
+            draw(page, THREE)
+            page.select_option("#model", model)
+            page.click("#predict")
+            digit, probabilities = predicted(page)
+            used = page.locator("#digit-model").text_content()
+            seen = page.locator("#seen").screenshot()
+            assert digit == 3, (
+                f"{used}: the page says {digit}; probabilities "
+                f"{np.round(probabilities, 3).tolist()}; what the model saw: "
+                f"data:image/png;base64,{base64.b64encode(seen).decode()}"
+            )
+            assert max(probabilities) == probabilities[3]
+            page.screenshot(path=str(ARTIFACTS / f"browser-digit-3-{used}.png"), full_page=True)
+            page.locator("#digit-result").wait_for(state="visible")
 
         path = cat_photo_file(tmp_path)
         page.set_input_files("#cat-file", str(path))

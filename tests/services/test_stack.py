@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from stack_helpers import REPO, ImageServer, drawn_digit, encode, photo, repo_models
+from stack_helpers import REPO, ImageServer, drawn_digit, encode, photo, repo_digit_models
 
 import dlcore
 from dlcore.digits import preprocess_digit
@@ -274,7 +274,7 @@ def test_foreground_launcher(tiny_models):
 
 def test_the_trained_models_serve_mnist_digits():
     """With the models from `make models`: real test digits, drawn black on white."""
-    models = repo_models()
+    models, digit_models = repo_digit_models()
     from dlcore.data import DataError, load_mnist
 
     try:
@@ -283,11 +283,13 @@ def test_the_trained_models_serve_mnist_digits():
         pytest.skip(f"mnist-small is not available ({e}); run: make data")
     with Stack(models_dir=models) as stack, httpx.Client(trust_env=False) as client:
         listed = client.get(stack.api_url + "models").json()["models"]
-        assert {m["name"] for m in listed} >= {"cat", "digits-cnn", "digits-mlp"}
-        correct = 0
-        for image, label in zip(mnist.test_x[:20], mnist.test_y[:20], strict=True):
-            paper = 255 - np.kron(image, np.ones((10, 10), np.uint8))  # 280x280, dark ink
-            r = client.post(stack.api_url + "digits", json={"image": b64png(paper)})
-            assert r.status_code == 200, r.text
-            correct += r.json()["digit"] == int(label)
-        assert correct >= 18, f"{correct}/20 MNIST test digits right"
+        assert {m["name"] for m in listed} >= {"cat", *(f"digits-{m}" for m in digit_models)}
+        for model in digit_models:
+            correct = 0
+            for image, label in zip(mnist.test_x[:20], mnist.test_y[:20], strict=True):
+                paper = 255 - np.kron(image, np.ones((10, 10), np.uint8))  # 280x280, dark ink
+                body = {"image": b64png(paper), "model": model}
+                r = client.post(stack.api_url + "digits", json=body)
+                assert r.status_code == 200, r.text
+                correct += r.json()["digit"] == int(label)
+            assert correct >= 18, f"digits-{model}: {correct}/20 MNIST test digits right"
