@@ -43,7 +43,7 @@ def browser():
 
 
 def open_page(browser, url):
-    page = browser.new_page(viewport={"width": 1100, "height": 1300})
+    page = browser.new_page(viewport={"width": 1100, "height": 1300}, has_touch=True)
     problems = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     # API errors are part of the tests; a failed page asset (or a CSP violation) is not.
@@ -65,6 +65,30 @@ def draw(page, strokes):
         for point in points[1:]:
             page.mouse.move(*point, steps=2)
         page.mouse.up()
+
+
+def draw_by_touch(page, stroke):
+    """One stroke with a finger (touch events through the DevTools protocol)."""
+    box = page.locator("#pad").bounding_box()
+    points = [{"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]}
+              for x, y in stroke]
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
+    for point in points[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def ink_on_pad(page) -> int:
+    """How many pixels of the drawing canvas are dark."""
+    return page.evaluate("""() => {
+        const pad = document.getElementById('pad');
+        const data = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;
+        let dark = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] < 128) dark++;
+        return dark;
+    }""")
 
 
 def arc(cx, cy, r, start_deg, end_deg, n=16):
@@ -129,6 +153,16 @@ def test_page_mechanics(browser, tiny_models, tmp_path):
 
         page.click("#clear")
         assert page.locator("#digit-result").is_hidden()
+        assert ink_on_pad(page) == 0
+
+        # A finger draws as well as the mouse (and does not scroll the page instead).
+        scroll = page.evaluate("() => window.scrollY")
+        draw_by_touch(page, ONE[0])
+        assert ink_on_pad(page) > 1000
+        assert page.evaluate("() => window.scrollY") == scroll
+        page.click("#predict")
+        predicted(page)
+        page.click("#clear")
 
         # A photo upload: the page shows what the API answers for the same file.
         path = cat_photo_file(tmp_path)
