@@ -293,3 +293,17 @@ def test_the_trained_models_serve_mnist_digits():
                 assert r.status_code == 200, r.text
                 correct += r.json()["digit"] == int(label)
             assert correct >= 18, f"digits-{model}: {correct}/20 MNIST test digits right"
+
+
+def test_connection_age_limit_loses_no_calls(tiny_models):
+    """The worker closes connections every second here (30 s by default, so clients
+    re-resolve behind a Kubernetes Service); the gateway's calls must not notice."""
+    env = {"WORKER_MAX_CONNECTION_AGE_SECONDS": "1", "WORKER_MAX_CONNECTION_AGE_GRACE_SECONDS": "1"}
+    with Stack(models_dir=tiny_models, worker_env=env) as stack, httpx.Client(
+            base_url=stack.url, trust_env=False, timeout=30) as client:
+        body = {"image": b64png(drawn_digit())}
+        statuses = []
+        deadline = time.monotonic() + 4  # four connection lifetimes
+        while time.monotonic() < deadline:
+            statuses.append(client.post("/api/digits", json=body).status_code)
+    assert statuses and set(statuses) == {200}, statuses
