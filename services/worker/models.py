@@ -100,10 +100,6 @@ class ServedModel:
         peak = float(magnitude.max())
         return magnitude / peak if peak > 0 else magnitude
 
-    def info(self) -> dict[str, Any]:
-        """Name, task, classes — what a client needs before sending a request."""
-        return {"name": self.name, "task": self.task, "classes": self.classes}
-
 
 def _task_of(name: str, card: dict[str, Any], classes: list[str]) -> str | None:
     task = card.get("task")
