@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.installed
 COURSE_DATA := cats mnist-small
 
 .DEFAULT_GOAL := help
-.PHONY: help install data sysdeps lab test lint clean deploy-minikube checkov
+.PHONY: help install data sysdeps lab test stack lint clean deploy-minikube checkov
 
 help: ## list the verbs
 	@echo "simpledl — make verbs:"
@@ -48,6 +48,9 @@ lab: data ## open the course in JupyterLab (notebooks/)
 
 test: data sysdeps ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
+
+stack: $(STAMP) ## serve the page, REST gateway and gRPC worker on 127.0.0.1 (Ctrl+C stops; STACK_ARGS="--port 8000")
+	$(BIN)/python -m services.stack $(STACK_ARGS)
 
 lint: $(STAMP) ## check the code with ruff
 	$(BIN)/ruff check dlcore services tests benchmarks scripts k8s
