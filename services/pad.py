@@ -437,7 +437,6 @@ class DigitPad(widgets.HBox):
             self.results.layout.display = "none"
             self.digit_label.value = ""
             return
-        self.digit_label.value = str(answer.digit)
         self.summary_label.value = (f"{100 * answer.confidence:.1f} % sure "
                                     f"(model {answer.model})")
         for d, (bar, label) in enumerate(zip(self.bars, self.bar_values, strict=True)):
@@ -450,6 +449,9 @@ class DigitPad(widgets.HBox):
             self.saliency_image.value = _png(_hot_rgb(answer.saliency), 112)
         self.saliency_image.layout.display = None if answer.saliency is not None else "none"
         self.results.layout.display = None
+        # The digit goes last: the front end applies updates in order, so whoever waits
+        # for the digit to appear (a learner, a browser test) sees the whole answer.
+        self.digit_label.value = str(answer.digit)
 
     def _guarded(self, handler):
         """Wrap a widget callback so that an exception is shown, not silently dropped
