@@ -15,7 +15,7 @@ STAMP  := $(VENV)/.installed
 COURSE_DATA := cats mnist-small
 
 .DEFAULT_GOAL := help
-.PHONY: help install data sysdeps lab test stack lint clean deploy-minikube checkov
+.PHONY: help install data sysdeps lab test stack models bench lint clean deploy-minikube checkov
 
 help: ## list the verbs
 	@echo "simpledl — make verbs:"
@@ -48,6 +48,15 @@ lab: data ## open the course in JupyterLab (notebooks/)
 
 test: data sysdeps ## run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
+
+models: data ## retrain the served models into models/ (cat, digits-mlp, digits-cnn) with their cards
+	$(BIN)/python -m dlcore.train cats --out models
+	$(BIN)/python -m dlcore.train digits-mlp --out models
+	$(BIN)/python -m dlcore.train digits-cnn --out models
+
+bench: data ## measure training and serving speed (PyTorch joins the comparison when its wheel is installable)
+	-$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "bench: PyTorch not installable here; comparing without it"
+	$(BIN)/python -m benchmarks.training --plot docs/benchmarks.png
 
 stack: $(STAMP) ## serve the page, REST gateway and gRPC worker on 127.0.0.1 (Ctrl+C stops; STACK_ARGS="--port 8000")
 	$(BIN)/python -m services.stack $(STACK_ARGS)
