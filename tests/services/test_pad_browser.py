@@ -32,7 +32,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from stack_helpers import REPO, repo_models
+from stack_helpers import REPO
 
 from services.stack import free_port, http_status
 
@@ -239,7 +239,6 @@ def chromium():
 
 
 def test_notebook_08_pad_in_jupyterlab(chromium, tmp_path):
-    repo_models("cat", "digits-cnn", "digits-mlp")
     committed = NOTEBOOK.read_bytes()
     lab = Lab(tmp_path)
     path = copy_notebook(lab.root)
