@@ -65,11 +65,14 @@ def preprocess_digit(image: np.ndarray) -> np.ndarray:
         EmptyDrawingError: no ink (blank, uniform, or fully transparent image).
         ValueError: wrong shape, non-numeric dtype, NaN/inf or negative values.
     """
-    gray = _to_gray(image)
-    ink = _to_ink(gray)
-    rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
-    patch = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    a = np.asarray(image)
+    if a.dtype == np.uint8 and a.ndim == 2 and a.size:
+        patch = _uint8_ink_patch(a)  # the common case, served drawings: same numbers, faster
+    else:
+        ink = _to_ink(_to_gray(a))
+        rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
+        cols = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
+        patch = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     patch = _scale_to_box(patch, BOX)
     return _paste_centred(patch, SIZE, CENTRE)
 
@@ -128,11 +131,56 @@ def _to_ink(gray: np.ndarray) -> np.ndarray:
         gray, background = 1 - gray, 1 - background
     contrast = float(gray.max()) - background
     if contrast < MIN_CONTRAST:
-        raise EmptyDrawingError(
-            "the drawing is empty: no pixel differs from the background by more than "
-            f"{MIN_CONTRAST:.0%} of full scale (draw a digit first)"
-        )
+        raise _no_contrast()
     return np.clip((gray - background) / contrast, 0, 1)
+
+
+def _uint8_ink_patch(a: np.ndarray) -> np.ndarray:
+    """Steps 1-3 for a uint8 grayscale image, computed per grey level instead of per pixel.
+
+    A uint8 image has at most 256 distinct levels, so ``_to_gray`` and ``_to_ink`` are
+    evaluated once for each level (a lookup table), the median comes from a histogram,
+    and only the cropped patch is looked up. Every number is computed by the same
+    floating-point operations as the general path, so the result is identical (the tests
+    compare both paths bit for bit); it is several times faster on a 280x280 canvas,
+    which matters to the served stack, where this runs for every drawing.
+    """
+    gray = np.clip(np.arange(256, dtype=np.float64) / 255.0, 0, 1)  # as _to_gray: a / 255
+    counts = np.bincount(a.ravel(), minlength=256)
+    present = counts > 0
+    # np.median: the middle value, or the mean of the two middle values of an even count
+    cumulative = np.cumsum(counts)
+    n = a.size
+    upper = int(np.searchsorted(cumulative, n // 2, side="right"))
+    if n % 2:
+        background = float(gray[upper])
+    else:
+        lower = int(np.searchsorted(cumulative, n // 2 - 1, side="right"))
+        background = float((gray[lower] + gray[upper]) / 2)
+    inverted = background > 0.5
+    if inverted:
+        gray, background = 1 - gray, 1 - background
+    contrast = float(gray[present].max()) - background
+    if contrast < MIN_CONTRAST:
+        raise _no_contrast()
+    ink = np.clip((gray - background) / contrast, 0, 1)
+    # ink never decreases with the level (never increases once inverted), so the levels
+    # that count for the box are those from one level up (down): compare, do not look up.
+    levels = np.flatnonzero(ink >= INK_THRESHOLD)
+    if inverted:
+        rows = np.flatnonzero(a.min(axis=1) <= levels[-1])
+        cols = np.flatnonzero(a.min(axis=0) <= levels[-1])
+    else:
+        rows = np.flatnonzero(a.max(axis=1) >= levels[0])
+        cols = np.flatnonzero(a.max(axis=0) >= levels[0])
+    return ink[a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]]
+
+
+def _no_contrast() -> EmptyDrawingError:
+    return EmptyDrawingError(
+        "the drawing is empty: no pixel differs from the background by more than "
+        f"{MIN_CONTRAST:.0%} of full scale (draw a digit first)"
+    )
 
 
 def _scale_to_box(patch: np.ndarray, box: int) -> np.ndarray:
