@@ -12,8 +12,13 @@ SIDE = 28  # the digit models' input is 28x28
 
 
 def _grid(values, side: int = SIDE, digits: int = 4) -> list[list[float]]:
-    return [[round(float(v), digits) for v in values[r * side:(r + 1) * side]]
-            for r in range(side)]
+    # round(x * 10**digits) / 10**digits, and zeros (most of a digit's background) kept as
+    # they are: 5x faster than round(x, digits) for each of 784 values, which was a third
+    # of the gateway's time per digit request (docs/benchmarks.md, "Serving"). Plain
+    # Python: the gateway's image carries no NumPy.
+    scale = 10**digits
+    flat = [round(v * scale) / scale if v else 0.0 for v in values]
+    return [flat[r * side:(r + 1) * side] for r in range(side)]
 
 
 def digit_answer(reply: inference_pb2.DigitReply) -> DigitAnswer:
