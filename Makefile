@@ -46,8 +46,10 @@ sysdeps: ## install Chromium and nginx for the browser/nginx tests where missing
 lab: data ## open the course in JupyterLab (notebooks/)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
-test: data sysdeps ## run the whole test suite (what CI runs)
-	$(BIN)/python -m pytest
+# One BLAS thread: the notebooks' stored numbers and run times hold on a busy machine too
+# (several OpenBLAS threads competing for 2 cores made training up to 10x slower).
+test: data sysdeps ## run the whole test suite and re-run every notebook with nbval (what CI runs)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env
 
 models: data ## retrain the served models into models/ (cat, digits-mlp, digits-cnn) with their cards
 	$(BIN)/python -m dlcore.train cats --out models

@@ -4,11 +4,13 @@
 
 Runs each notebook in a fresh kernel from its own folder (as JupyterLab and nbval do),
 without storing widget state (it would bloat the file and change on every run), and
-prints how long each took — the figures in the README's course table.
+prints how long each took — the figures in the README's course table. Kernels get
+``OPENBLAS_NUM_THREADS=1`` unless set, as in `make test`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +39,8 @@ def execute(path: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
+    # the same BLAS threading as `make test`'s nbval run, so stored outputs are what it sees
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     paths = [Path(p) for p in argv] or sorted((REPO / "notebooks").glob("[0-9]*.ipynb"))
     for path in paths:
         seconds = execute(path)
