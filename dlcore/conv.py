@@ -269,16 +269,12 @@ class MaxPool2D(_Pool2D):
         _check_images(self, A_prev, None)
         _check_window_fits(self, A_prev, self.f, self.padding)
         Xp = _pad(A_prev, self.padding, -np.inf)
-        # One pass per position (u, v) inside the window: compare that pixel of every window
-        # with the best so far. (f*f passes over the output beat an argmax over a short axis.)
-        A, self.argmax = None, None
-        for k, view in enumerate(self._offsets(Xp, A_prev.shape)):
-            if A is None:
-                A, self.argmax = view.copy(), np.zeros(view.shape, dtype=np.int8)
-                continue
-            better = view > A
-            np.copyto(A, view, where=better)
-            np.copyto(self.argmax, k, where=better)  # which of the f*f pixels won
+        # One pass per position (u, v) inside the window, each over every window at once:
+        # A = max over (u, v) of Xp[:, :, u + s*y, v + s*x].
+        A = None
+        for view in self._offsets(Xp, A_prev.shape):
+            A = view.copy() if A is None else np.maximum(A, view, out=A)
+        self.Xp, self.A = Xp, A
         self.in_shape, self.out_shape = A_prev.shape, A.shape
         return A
 
@@ -288,8 +284,18 @@ class MaxPool2D(_Pool2D):
             return None
         self._check_dA(dA)
         dXp = np.zeros(self._padded_shape(), dtype=dA.dtype)
-        for k, view in enumerate(self._offsets(dXp, self.in_shape)):
-            view += np.where(self.argmax == k, dA, 0)
+        taken = np.zeros(dA.shape, dtype=bool)  # windows whose winner is already found
+        for view, d_view in zip(
+            self._offsets(self.Xp, self.in_shape), self._offsets(dXp, self.in_shape),
+            strict=True,
+        ):
+            won = view == self.A  # this position holds its window's maximum ...
+            won &= ~taken  # ... and no earlier position did (ties: the first wins)
+            taken |= won
+            if self.stride >= self.f:  # windows do not overlap: each pixel gets one value
+                np.multiply(dA, won, out=d_view)
+            else:
+                d_view += dA * won
         return self._crop(dXp)
 
 

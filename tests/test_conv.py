@@ -103,6 +103,7 @@ POOL_CASES = [  # (m, C, H, W, f, stride, padding)
     (2, 2, 7, 6, 3, 2, 1),
     (1, 2, 5, 7, 3, 1, 0),  # overlapping windows
     (3, 1, 6, 6, 4, 3, 2),
+    (1, 2, 7, 7, 2, 3, 0),  # gaps between windows
 ]
 
 
@@ -276,3 +277,14 @@ def test_cnn_model_file_round_trip(tmp_path):
     loaded = load_model(tmp_path / "cnn.json")
     assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_maxpool_ties_send_the_gradient_to_one_pixel():
+    # All four pixels tie: exactly one (the first) gets dA, so the total is conserved.
+    layer = MaxPool2D(2)
+    layer.forward(np.zeros((1, 1, 2, 2)))
+    np.testing.assert_array_equal(layer.backward(np.full((1, 1, 1, 1), 3.0)), [[[[3, 0], [0, 0]]]])
+    overlapping = MaxPool2D(2, stride=1)
+    overlapping.forward(np.ones((1, 1, 3, 3)))
+    dX = overlapping.backward(np.ones((1, 1, 2, 2)))
+    assert dX.sum() == 4 and dX[0, 0, 0, 0] == 1
