@@ -194,3 +194,51 @@ def plot_decision_boundaries(
     fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def plot_confusion_matrix(
+    counts: np.ndarray,
+    classes: Sequence[str],
+    title: str,
+    ax: Any = None,
+) -> Any:
+    """A confusion matrix as a heat map with the count written in every cell.
+
+    Args:
+        counts: ``(C, C)`` integers; ``counts[i, j]`` is the number of examples of true
+            class ``i`` predicted as class ``j`` (the diagonal holds the correct answers).
+        classes: the ``C`` class names, in label order.
+        title: the plot's title.
+        ax: draw into this Axes; a new figure otherwise.
+
+    The colour scale is logarithmic so that the few mistakes stand out next to the many
+    correct answers on the diagonal.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import LogNorm
+
+    counts = np.asarray(counts)
+    n = len(classes)
+    if counts.shape != (n, n):
+        raise ValueError(f"expected counts of shape ({n}, {n}) for {n} classes, got {counts.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(0.55 * n + 2.5, 0.55 * n + 1.8))
+    else:
+        fig = ax.figure
+    image = ax.imshow(
+        np.maximum(counts, 0.5), cmap="Blues", norm=LogNorm(vmin=0.5, vmax=max(counts.max(), 1))
+    )
+    threshold = np.sqrt(max(counts.max(), 1))  # the middle of the log scale
+    for i in range(n):
+        for j in range(n):
+            if counts[i, j]:
+                colour = "white" if counts[i, j] > threshold else "black"
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(n), classes)
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="number of examples (log scale)")
+    fig.tight_layout()
+    return fig
