@@ -62,24 +62,28 @@ def port_is_free(port: int, host: str = HOST) -> bool:
         return True
 
 
-def _load_prctl():
+# On Linux each child asks the kernel for SIGTERM when the launcher dies (prctl
+# PR_SET_PDEATHSIG), as the first thing it does, then runs its module as `python -m`
+# would. Not from a preexec_fn: that makes subprocess fork() instead of vfork(), and
+# gRPC (1.81 and later) restarts its poller thread in a forked child, whose epoll file
+# descriptor close_fds then closes — the child aborts ("epoll_wait error: Bad file
+# descriptor") before it can exec; this launcher holds gRPC channels (worker_ready).
+_RUN_DYING_WITH_PARENT = """\
+import ctypes, os, runpy, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):  # the launcher died before the call above
+    sys.exit(1)
+module = sys.argv[2]
+sys.argv = [module]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+def child_command(python: str, module: str) -> list[str]:
+    """The command line that runs ``python -m module`` as a child of this process."""
     if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()  # looked up once here: the child may only make the call
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child between fork and exec: get SIGTERM when the parent dies."""
-    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+        return [python, "-m", module]
+    return [python, "-c", _RUN_DYING_WITH_PARENT, str(os.getpid()), module]
 
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -109,13 +113,12 @@ class _Child:
         out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         try:
             self.process = subprocess.Popen(
-                [python, "-m", self.module],
+                child_command(python, self.module),
                 cwd=REPO,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT if out else None,
-                preexec_fn=_die_with_parent if _PRCTL is not None else None,
             )
         finally:
             if out:
