@@ -1,6 +1,6 @@
 """Training-speed benchmark: dlcore against a plain NumPy reference, PyTorch and the GEMM bound.
 
-    python -m benchmarks.training [--json] [--cases cats,mlp] [--seeds 5] [--plot PNG]
+    python -m benchmarks.training [--json] [--cases cats,mlp,cnn] [--seeds 5] [--plot PNG]
 
 Cases (a list, ``CASES``; add one by appending a :class:`Case`):
 
@@ -16,6 +16,9 @@ Cases (a list, ``CASES``; add one by appending a :class:`Case`):
 - ``mlp``: 784-256-128-10 (ReLU, softmax), Adam lr 0.001, batch 128, one epoch over
   mnist-small's 18,000 training images: dlcore against PyTorch CPU (same init, same
   shuffling scheme, plain tensor indexing — no DataLoader overhead).
+- ``cnn``: the ``digits-cnn`` recipe's network, Adam, one epoch over mnist-small, dlcore
+  against the same architecture and initial weights in PyTorch CPU (:mod:`benchmarks.cnn`;
+  issue 4's target: ≤ 2.0x PyTorch).
 
 Targets (issue 3): cats ≤ 0.2x the reference's time and within 1.5x of the GEMM bound,
 train ≥ 0.98 / test ≥ 0.78; MLP epoch ≤ 1.0x PyTorch. Threads: numpy's BLAS uses every
@@ -372,7 +375,14 @@ def run_mlp(args) -> dict:
     return result
 
 
-CASES = [Case("cats", run_cats), Case("mlp", run_mlp)]
+def run_cnn(args) -> dict:
+    """The digit CNN, one epoch, dlcore vs PyTorch: see :mod:`benchmarks.cnn`."""
+    from benchmarks.cnn import run_cnn as run
+
+    return run(args, log)
+
+
+CASES = [Case("cats", run_cats), Case("mlp", run_mlp), Case("cnn", run_cnn)]
 
 
 # -- report -------------------------------------------------------------------------------
@@ -447,6 +457,11 @@ def plot(results: dict, path: str) -> None:
             bars["GEMM bound (shapes)"] = r["gemm_bound_shapes_s"]
             bars["GEMM bound (peak)"] = r["gemm_bound_peak_s"]
             title = f"cat network, {r['steps']} full-batch steps"
+        elif name == "cnn":
+            if "pytorch" in r:
+                bars["PyTorch CPU"] = r["pytorch"]["seconds_median"]
+            bars["dlcore"] = r["dlcore"]["seconds_median"]
+            title = f"digit CNN, Adam, batch {r['batch_size']}, one epoch"
         elif name == "mlp":
             if "pytorch" in r:
                 bars["PyTorch CPU"] = r["pytorch"]["seconds_median"]

@@ -288,3 +288,18 @@ def test_maxpool_ties_send_the_gradient_to_one_pixel():
     overlapping.forward(np.ones((1, 1, 3, 3)))
     dX = overlapping.backward(np.ones((1, 1, 2, 2)))
     assert dX.sum() == 4 and dX[0, 0, 0, 0] == 1
+
+
+def test_digit_cnn_matches_pytorch_when_available():
+    # An independent reference for the whole forward pass (PyTorch is optional: skipped
+    # when it is not installed, as it is not a dependency of dlcore).
+    torch = pytest.importorskip("torch")
+    from benchmarks.cnn import torch_cnn
+    from dlcore.digit_recipes import build_digits_cnn
+
+    model = build_digits_cnn(0)
+    net = torch_cnn(model).eval()
+    X = np.random.default_rng(0).random((5, 1, 28, 28), dtype=np.float32)
+    with torch.no_grad():
+        theirs = torch.softmax(net(torch.from_numpy(X)), dim=1).numpy().T
+    np.testing.assert_allclose(model.predict_proba(X), theirs, atol=1e-5)
