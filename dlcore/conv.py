@@ -107,6 +107,10 @@ class Conv2D(Layer):
         init: weight initialiser (see :mod:`dlcore.init`; fan-in is ``C_prev*f*f``).
         rng: seed or Generator for the initial weights.
         dtype: float32 or float64.
+
+    Memory: ``forward`` keeps ``cols`` (``C_prev*f*f x m*H_out*W_out`` numbers) for the
+    backward pass — for the digit CNN's second layer, 113 MB per 1,000 images in float32 —
+    so predict large sets in batches: ``model.predict(X, batch_size=1000)``.
     """
 
     batch_axis: ClassVar[int] = 0
