@@ -368,32 +368,44 @@ def markdown(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Throughput and latency against concurrency, one row of panels per model."""
+    """Per model: throughput, latency and CPU per answer against concurrency."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     models = sorted({r["model"] for r in rows})
-    fig, axes = plt.subplots(len(models), 2, figsize=(11, 4 * len(models)), squeeze=False)
-    styles = {SERVERS[0]: "C0", SERVERS[1]: "C1", SERVERS[2]: "C2"}
-    for (ax_tp, ax_lat), model in zip(axes, models, strict=True):
-        for server, colour in styles.items():
-            cells = sorted((r for r in rows if r["model"] == model and r["server"] == server),
-                           key=lambda r: r["concurrency"])
+    fig, axes = plt.subplots(len(models), 3, figsize=(16, 4.3 * len(models)), squeeze=False)
+    colours = dict(zip(SERVERS, ("C0", "C1", "C2"), strict=True))
+    for (ax_tp, ax_lat, ax_cpu), model in zip(axes, models, strict=True):
+        levels = sorted({r["concurrency"] for r in rows if r["model"] == model})
+        for k, (server, colour) in enumerate(colours.items()):
+            cells = {r["concurrency"]: r for r in rows
+                     if r["model"] == model and r["server"] == server}
             if not cells:
                 continue
-            c = [r["concurrency"] for r in cells]
-            ax_tp.plot(c, [r["throughput"] for r in cells], "o-", color=colour, label=server)
-            ax_lat.plot(c, [r["p50"] for r in cells], "o-", color=colour, label=f"{server} p50")
-            ax_lat.plot(c, [r["p99"] for r in cells], "s--", color=colour,
+            c = sorted(cells)
+            ax_tp.plot(c, [cells[n]["throughput"] for n in c], "o-", color=colour, label=server)
+            ax_lat.plot(c, [cells[n]["p50"] for n in c], "o-", color=colour,
+                        label=f"{server} p50")
+            ax_lat.plot(c, [cells[n]["p99"] for n in c], "s--", color=colour,
                         label=f"{server} p99")
+            # CPU per answer: bars side by side; for the stack, the gateway's part hatched
+            x = np.arange(len(levels)) + (k - 1) * 0.27
+            bottom = np.zeros(len(levels))
+            for part in cells[c[0]]["cpu_ms_per_answer"]:
+                heights = [cells[n]["cpu_ms_per_answer"][part] if n in cells else 0
+                           for n in levels]
+                ax_cpu.bar(x, heights, 0.25, bottom=bottom, color=colour,
+                           hatch="//" if part == "gateway" else None, edgecolor="white",
+                           label=f"{server}: {part}")
+                bottom += heights
         ax_lat.axhline(25, color="grey", linewidth=0.8, linestyle=":")
-        ax_lat.annotate("25 ms", (1, 25), textcoords="offset points", xytext=(2, 3),
+        ax_lat.annotate("25 ms", (levels[0], 25), textcoords="offset points", xytext=(2, 3),
                         color="grey", fontsize=8)
         for ax in (ax_tp, ax_lat):
             ax.set_xscale("log", base=2)
-            ax.set_xticks([r["concurrency"] for r in rows if r["model"] == model])
+            ax.set_xticks(levels)
             ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
             ax.set_xlabel("concurrency (requests in flight)")
             ax.grid(True, alpha=0.3)
@@ -403,11 +415,18 @@ def plot(rows: list[dict], path: Path) -> None:
         ax_lat.set_yscale("log")
         ax_lat.set_ylabel("latency (ms, log scale)")
         ax_lat.set_title(f"digits-{model}: latency p50 (solid), p99 (dashed)")
+        ax_cpu.set_ylim(0, 1.45 * ax_cpu.get_ylim()[1])  # room for the legend
+        ax_cpu.set_xticks(np.arange(len(levels)), [str(n) for n in levels])
+        ax_cpu.set_xlabel("concurrency (requests in flight)")
+        ax_cpu.set_ylabel("CPU time per answer (ms)")
+        ax_cpu.set_title(f"digits-{model}: CPU per answer (gateway part hatched)")
+        ax_cpu.grid(True, axis="y", alpha=0.3)
         ax_tp.legend(fontsize=8)
         ax_lat.legend(fontsize=7, ncol=2)
+        ax_cpu.legend(fontsize=7, ncol=2)
     fig.suptitle("POST /api/digits on loopback: full stack vs single-process baseline")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -422,10 +441,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs per server and cell")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--plot", type=Path, default=None, help="write the plot here (PNG)")
+    parser.add_argument("--replot", type=Path, metavar="JSON",
+                        help="only draw --plot from the results of an earlier --json run")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_baseline:
         serve_baseline(args.serve_baseline, args.models_dir)
+        return 0
+    if args.replot:
+        if not args.plot:
+            parser.error("--replot needs --plot PNG")
+        plot(json.loads(args.replot.read_text())["results"], args.plot)
         return 0
     for name in (f"digits-{m}" for m in args.models):
         if not (args.models_dir / f"{name}.json").exists():
