@@ -59,6 +59,7 @@ models: data ## retrain the served models into models/ (cat, digits-mlp, digits-
 bench: data ## measure training and serving speed (PyTorch joins the comparison when its wheel is installable)
 	-$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "bench: PyTorch not installable here; comparing without it"
 	$(BIN)/python -m benchmarks.training --plot docs/benchmarks.png
+	$(BIN)/python -m benchmarks.serving --plot docs/serving-benchmark.png
 
 stack: $(STAMP) ## serve the page, REST gateway and gRPC worker on 127.0.0.1 (Ctrl+C stops; STACK_ARGS="--port 8000")
 	$(BIN)/python -m services.stack $(STACK_ARGS)
