@@ -100,7 +100,7 @@ def baseline_app(models_dir: Path):
     ``preprocess_digit`` (:mod:`services.worker.preprocess`), the forward pass of the
     same verified model files, and the same ``DigitAnswer``. The work runs directly in
     the endpoint, on the event loop: no thread hand-offs, the least a single process can
-    spend on a request (with FastAPI's thread pool it used up to 1.5x the CPU per answer
+    spend on a request (with FastAPI's thread pool it used about 1.3x the CPU per answer
     at 32 requests in flight — threads queueing for the one GIL).
     """
     from fastapi import FastAPI
