@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import functools
 import http.client
-import importlib.util
 import os
 import re
 import shutil
@@ -40,6 +39,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from k8s_helpers import load_policy
 
 from services.gateway.settings import GatewaySettings
 from services.worker.settings import WorkerSettings
@@ -51,16 +51,6 @@ HEALTHCHECK = REPO / "services" / "docker" / "healthcheck.py"
 pytestmark = pytest.mark.skipif(
     shutil.which("kubectl") is None, reason="kubectl (with kustomize) is not installed"
 )
-
-
-def load_policy():
-    """k8s/policy.py as the module ``k8s_policy`` (k8s/ is not a package)."""
-    if "k8s_policy" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("k8s_policy", K8S / "policy.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["k8s_policy"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["k8s_policy"]
 
 
 policy = load_policy()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from k8s_helpers import load_policy
 
 REPO = Path(__file__).resolve().parents[1]
 K8S = REPO / "k8s"
@@ -42,16 +42,6 @@ NODE, NPM = shutil.which("node"), shutil.which("npm")
 needs_kubectl = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl (with kustomize) is not installed"
 )
-
-
-def load_policy():
-    """k8s/policy.py as the module ``k8s_policy`` (k8s/ is not a package)."""
-    if "k8s_policy" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("k8s_policy", K8S / "policy.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["k8s_policy"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["k8s_policy"]
 
 
 policy = load_policy()

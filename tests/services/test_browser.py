@@ -21,25 +21,9 @@ from services.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Quiet on a closed network (see docs notes on browser tests).
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 ARTIFACTS = REPO / "artifacts"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium "
-                    "(install it with: make sysdeps, or apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, url):
@@ -124,10 +108,10 @@ def cat_photo_file(tmp_path) -> Path:
     return path
 
 
-def test_page_mechanics(browser, tiny_models, tmp_path):
+def test_page_mechanics(chromium, tiny_models, tmp_path):
     """Drawing, answers, errors and uploads work (random-weight models: any digit will do)."""
     with Stack(models_dir=tiny_models) as stack:
-        page, problems = open_page(browser, stack.url)
+        page, problems = open_page(chromium, stack.url)
 
         page.click("#predict")  # nothing drawn yet
         error = page.locator("#digit-error")
@@ -196,13 +180,13 @@ def test_page_mechanics(browser, tiny_models, tmp_path):
     assert not problems, problems
 
 
-def test_a_drawn_three_comes_back_as_three(browser, tmp_path):
+def test_a_drawn_three_comes_back_as_three(chromium, tmp_path):
     """With the trained models in models/: draw a 3, upload a cat, read both answers.
 
     The 3 must come back from the default model and from each digit model served."""
     models, digit_models = repo_digit_models()
     with Stack(models_dir=models) as stack:
-        page, problems = open_page(browser, stack.url)
+        page, problems = open_page(chromium, stack.url)
         ARTIFACTS.mkdir(exist_ok=True)
         for model in ["", *digit_models]:  # "" = the page's "best available"
             page.click("#clear")

@@ -38,9 +38,6 @@ from services.stack import free_port, http_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 NOTEBOOK = REPO / "notebooks" / "08-serve-and-draw.ipynb"
 ARTIFACTS = REPO / "artifacts"
 SETTINGS = {  # JupyterLab user settings: no news popup over the page, no autosave
@@ -222,20 +219,6 @@ def read_answer(page, pad) -> tuple[int, list[float], str]:
     return int(digit.text_content().strip()), percentages, summary
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium "
-                    "(install it with: make sysdeps, or apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_notebook_08_pad_in_jupyterlab(chromium, tmp_path):
