@@ -31,6 +31,8 @@ class WorkerSettings(BaseSettings):
     # concurrent load (8-128 calls in flight) it raised throughput by 5-70 % and cut tail
     # latency; a lone request never waits (the batcher only waits while other requests
     # are on their way), so with one caller at a time it costs nothing measurable.
+    # Re-measured through the whole stack (docs/benchmarks.md, "Serving"): up to +28 % for
+    # the CNN at 32 in flight, a wash for the tiny MLP; still on.
     batching: bool = Field(True, description="combine concurrent requests into one pass")
     max_batch_size: int = Field(32, ge=1, le=1024, description="examples per forward pass")
     max_batch_delay_ms: float = Field(
