@@ -1,7 +1,7 @@
 """Does micro-batching help? Measure the worker with batching on and off.
 
-    python -m services.worker.bench                      # all digit models, c = 1 8 32 128
-    python -m services.worker.bench --concurrency 1 32 --requests 600
+    python -m benchmarks.worker                      # all digit models, c = 1 8 32 128
+    python -m benchmarks.worker --concurrency 1 32 --requests 600
 
 Starts two real worker processes (``WORKER_BATCHING`` off and on) and sends them
 ``ClassifyDigit`` calls over gRPC from this process, ``concurrency`` at a time, in
@@ -113,7 +113,7 @@ async def load(target: str, model: str, concurrency: int, requests: int, png: by
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.worker.bench",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=None)
     parser.add_argument("--models", nargs="+", default=list(DIGIT_MODELS))
