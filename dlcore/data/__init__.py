@@ -26,6 +26,7 @@ from dlcore.data.errors import (
     UnknownDataset,
 )
 from dlcore.data.formats import read_h5_arrays, read_idx
+from dlcore.data.split import train_dev_split
 from dlcore.data.store import Store, default_store
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "load_cats",
     "load_mnist",
     "one_hot",
+    "train_dev_split",
 ]
 
 MNIST_CLASSES = [str(d) for d in range(10)]
