@@ -7,7 +7,7 @@ the recipe's size over mnist-small's 18,000 training images — the training ste
 augmentation. PyTorch CPU, when importable, trains the same architecture from the same
 initial weights on the same images (float32, plain tensor indexing, no DataLoader).
 
-Target (issue 4): dlcore's epoch ≤ 2.0x PyTorch CPU's.
+Target: dlcore's epoch ≤ 2.0x PyTorch CPU's.
 """
 
 from __future__ import annotations

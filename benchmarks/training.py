@@ -18,9 +18,9 @@ Cases (a list, ``CASES``; add one by appending a :class:`Case`):
   shuffling scheme, plain tensor indexing — no DataLoader overhead).
 - ``cnn``: the ``digits-cnn`` recipe's network, Adam, one epoch over mnist-small, dlcore
   against the same architecture and initial weights in PyTorch CPU (:mod:`benchmarks.cnn`;
-  issue 4's target: ≤ 2.0x PyTorch).
+  target: ≤ 2.0x PyTorch).
 
-Targets (issue 3): cats ≤ 0.2x the reference's time and within 1.5x of the GEMM bound,
+Targets: cats ≤ 0.2x the reference's time and within 1.5x of the GEMM bound,
 train ≥ 0.98 / test ≥ 0.78; MLP epoch ≤ 1.0x PyTorch. Threads: numpy's BLAS uses every
 core unless ``OPENBLAS_NUM_THREADS`` says otherwise, and PyTorch is given the same count;
 the machine description records it. On a shared, busy machine run with
