@@ -129,5 +129,9 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="machine-readable code, e.g. invalid_input")
     detail: str = Field(description="what went wrong, in plain words")
+    message: str = Field(
+        description="the same for a person, one sentence to show as it is (what the web page "
+        "and the drawing pad show); for 5xx without internals such as deadlines or gRPC codes"
+    )
     request_id: str
     errors: list[dict[str, str]] | None = Field(None, description="field problems (400 only)")
