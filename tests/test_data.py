@@ -376,14 +376,16 @@ def test_wrong_file_from_server_is_never_used(fake, http_server):
     files = {n: idx_bytes(a) for n, a in arrays.items()}
     files[name] = b"x" * 100
     _with_urls(store, "digits", [http_server(files) + "/{file}"])
+    cached = store.path("digits", name)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"an old corrupt copy")
     with pytest.raises(FetchError) as err:
         store.fetch("digits")
     expected = store.manifest["digits"].files[name].sha256
     actual = sha(b"x" * 100)
     assert f"checksum mismatch: expected sha256 {expected}, actual {actual}" in str(err.value)
-    assert not store.path("digits", name).exists()
-    folder = store.data_dir / "digits"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(set(arrays) - {name})
+    assert cached.read_bytes() == b"an old corrupt copy"  # neither replaced nor removed
+    assert sorted(p.name for p in cached.parent.iterdir()) == sorted(arrays)  # no temporary
 
 
 def test_download_must_be_the_published_file(fake, http_server):
