@@ -166,6 +166,16 @@ def test_fetch_from_mirror_then_idempotent(fake):
     assert mtimes == {p: p.stat().st_mtime_ns for p in folder.iterdir()}
 
 
+def test_fetched_and_derived_files_are_readable_by_every_user(fake):
+    """A cache filled by root (a course image, a classroom machine) serves the learner too."""
+    store, _, _ = fake
+    store.fetch("digits-small")  # copied from the mirror, and derived
+    files = [*store.path("digits", "x").parent.parent.glob("digits*/*")]
+    assert files and all(f.stat().st_mode & 0o777 == 0o644 for f in files), {
+        f.name: oct(f.stat().st_mode & 0o777) for f in files
+    }
+
+
 def test_corrupt_cached_file_is_detected_and_repaired(fake):
     store, _, _ = fake
     store.fetch("digits")

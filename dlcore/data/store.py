@@ -182,6 +182,11 @@ class MirrorDownloader:
         shutil.copyfile(self.root / url, output_file)
 
 
+#: Temporary files are created private (0600); a verified data file is readable by every
+#: user, so a cache filled by root (a course image, a shared classroom machine) serves all.
+DATA_FILE_MODE = 0o644
+
+
 def _retrieve(url: str, sha256: str, target: Path, downloader: Callable) -> None:
     """``pooch.retrieve`` into ``target``: temporary file, sha256 check, then the move."""
     import pooch
@@ -201,6 +206,7 @@ def _retrieve(url: str, sha256: str, target: Path, downloader: Callable) -> None
         raise ChecksumMismatch(f"checksum mismatch: {exc}") from exc
     finally:
         logger.setLevel(level)
+    target.chmod(DATA_FILE_MODE)
 
 
 @dataclass
@@ -357,6 +363,7 @@ class Store:
             problem = check_file(tmp, spec)
             if problem:
                 raise ChecksumMismatch(problem)
+            tmp.chmod(DATA_FILE_MODE)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
