@@ -122,6 +122,17 @@ def test_an_unserved_default_stops_the_worker_naming_the_served_models(tiny_mode
     assert "WORKER_DEFAULT_DIGIT_MODEL" in message and "digits-cnn, digits-mlp" in message
 
 
+def test_the_default_setting_is_read_from_the_environment(tiny_models):
+    env = {"PATH": "/usr/bin:/bin", "WORKER_MODELS_DIR": str(tiny_models), "WORKER_PORT": "0",
+           "WORKER_METRICS_PORT": "0", "WORKER_DEFAULT_DIGIT_MODEL": "resnet"}
+    result = subprocess.run([sys.executable, "-m", "services.worker"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "refusing to start: the default digits model 'resnet' (WORKER_DEFAULT_DIGIT_MODEL)" \
+        in result.stderr
+    assert "digits-cnn, digits-mlp" in result.stderr
+
+
 def test_a_task_without_served_models_has_no_default(tmp_path, tiny_models):
     only_digits = copy_models(tiny_models, tmp_path, "digits-mlp", "digits-cnn")
 
