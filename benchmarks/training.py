@@ -309,6 +309,18 @@ def run_cats(args) -> dict:
     return result
 
 
+def repeated(epoch: Callable[[int], tuple[float, float]], repeats: int, bar) -> dict:
+    """``epoch(seed) -> (seconds, test accuracy)`` for seeds 0..repeats-1, counted on ``bar``:
+    every time, their median and the first run's accuracy."""
+    runs = []
+    for seed in range(repeats):
+        runs.append(epoch(seed))
+        bar.update()
+    seconds = [r[0] for r in runs]
+    return {"seconds": seconds, "seconds_median": statistics.median(seconds),
+            "test_accuracy": runs[0][1]}
+
+
 MLP_DIMS = (784, 256, 128, 10)
 MLP_BATCH = 128
 
@@ -343,15 +355,7 @@ def run_mlp(args) -> dict:
         return seconds, float(np.mean(model.predict(X_test) == mnist.test_y))
 
     bar = runs_bar(args, "mlp", args.repeats * (1 + (load_torch() is not None)))
-    runs = []
-    for seed in range(args.repeats):
-        runs.append(dlcore_epoch(seed))
-        bar.update()
-    result["dlcore"] = {
-        "seconds": [r[0] for r in runs],
-        "seconds_median": statistics.median(r[0] for r in runs),
-        "test_accuracy": runs[0][1],
-    }
+    result["dlcore"] = repeated(dlcore_epoch, args.repeats, bar)
     log(f"  dlcore epoch: {result['dlcore']['seconds_median']:.3f} s")
 
     if load_torch() is not None:
@@ -378,15 +382,7 @@ def run_mlp(args) -> dict:
                 predicted = net(Xt_test).argmax(dim=1).numpy()
             return seconds, float(np.mean(predicted == mnist.test_y))
 
-        truns = []
-        for seed in range(args.repeats):
-            truns.append(torch_epoch(seed))
-            bar.update()
-        result["pytorch"] = {
-            "seconds": [r[0] for r in truns],
-            "seconds_median": statistics.median(r[0] for r in truns),
-            "test_accuracy": truns[0][1],
-        }
+        result["pytorch"] = repeated(torch_epoch, args.repeats, bar)
         log(f"  pytorch epoch: {result['pytorch']['seconds_median']:.3f} s")
         ratio = result["dlcore"]["seconds_median"] / result["pytorch"]["seconds_median"]
         result["ratios"] = {"dlcore_over_pytorch": ratio}
