@@ -17,7 +17,15 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from stack_helpers import REPO, ImageServer, drawn_digit, encode, photo, repo_digit_models
+from stack_helpers import (
+    REPO,
+    ImageServer,
+    drawn_digit,
+    encode,
+    own_digit_model,
+    photo,
+    repo_digit_models,
+)
 
 import dlcore
 from dlcore.digits import preprocess_digit
@@ -162,23 +170,11 @@ def test_a_model_the_worker_does_not_serve_is_400_listing_those_it_does(tmp_path
         assert r.status_code == 404 and "no cat model" in r.json()["detail"]
 
 
-def own_digit_model(directory: Path, name: str) -> Path:
-    """A digit MLP of one's own (random weights) saved in ``directory``."""
-    from dlcore import Dense, Sequential, save_model
-    from dlcore.recipes.digits import MLP_INPUT
-
-    rng = np.random.default_rng(7)
-    model = Sequential([Dense(784, 8, rng=rng), Dense(8, 10, activation="softmax", rng=rng)],
-                       loss="categorical_cross_entropy")
-    save_model(model, directory / name, input=MLP_INPUT, classes=[str(d) for d in range(10)],
-               task="digits")
-    return directory
-
-
 def test_an_extra_models_directory_end_to_end(tmp_path, tiny_models):
     """Stack(extra_models=...) serves a model of one's own beside the others: listed, asked
     by name, the aliases still work, and the gateway's list of names follows the worker."""
-    mine = own_digit_model(tmp_path / "mine", "my-mlp")
+    mine = tmp_path / "mine"
+    own_digit_model(mine, "my-mlp")
     body = {"image": b64png(drawn_digit()), "saliency": True}
     with Stack(models_dir=tiny_models, extra_models=[mine]) as stack, \
             httpx.Client(base_url=stack.url, trust_env=False, timeout=30) as client:
@@ -237,7 +233,8 @@ def wait_for_readiness(stack, seconds: float = 15) -> None:
 
 
 def test_a_name_served_twice_stops_the_stack(tmp_path, tiny_models):
-    twice = own_digit_model(tmp_path / "mine", "digits-cnn")
+    twice = tmp_path / "mine"
+    own_digit_model(twice, "digits-cnn")
     with pytest.raises(StackError, match="two models are called 'digits-cnn'"):
         Stack(models_dir=tiny_models, extra_models=[twice]).start()
 
@@ -340,7 +337,8 @@ def test_stop_leaves_nothing_behind(tiny_models):
 
 def test_foreground_launcher(tiny_models, tmp_path):
     port = free_port()
-    mine = own_digit_model(tmp_path, "my-mlp")
+    mine = tmp_path
+    own_digit_model(mine, "my-mlp")
     launcher = subprocess.Popen(
         [sys.executable, "-m", "services.stack", "--port", str(port), "--models-dir",
          str(tiny_models), "--extra-models", str(mine)],

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
-from stack_helpers import REPO, bomb_png, drawn_digit, encode, photo
+from stack_helpers import REPO, bomb_png, drawn_digit, encode, own_digit_model, photo
 
 import dlcore
 from dlcore.digits import preprocess_digit
@@ -445,24 +445,9 @@ def test_a_weights_file_without_its_card_is_refused(tmp_path, tiny_models):
 # -- several models directories ------------------------------------------------------------
 
 
-def own_model(directory, name, hidden=8, seed=1):
-    """A digit MLP of one's own (random weights), saved as ``directory/name``."""
-    from dlcore import Dense, Sequential, save_model
-    from dlcore.recipes.digits import MLP_INPUT
-
-    rng = np.random.default_rng(seed)
-    model = Sequential([Dense(784, hidden, rng=rng),
-                        Dense(hidden, 10, activation="softmax", rng=rng)],
-                       loss="categorical_cross_entropy")
-    directory.mkdir(parents=True, exist_ok=True)
-    save_model(model, directory / name, input=MLP_INPUT, classes=[str(d) for d in range(10)],
-               task="digits")
-    return model
-
-
 def test_extra_directories_are_served_beside_the_models(tmp_path, tiny_models):
-    mine = own_model(tmp_path / "mine", "my-mlp")
-    own_model(tmp_path / "more", "digits-small", hidden=4)
+    mine = own_digit_model(tmp_path / "mine", "my-mlp")
+    own_digit_model(tmp_path / "more", "digits-small", hidden=4)
 
     async def scenario():
         async with running(tiny_models, batching=False,
@@ -497,7 +482,7 @@ def test_extra_directories_from_the_environment(monkeypatch):
 
 
 def test_a_name_served_twice_stops_loading_naming_both_files(tmp_path, tiny_models):
-    own_model(tmp_path / "mine", "digits-mlp")
+    own_digit_model(tmp_path / "mine", "digits-mlp")
     with pytest.raises(ModelLoadError) as error:
         load_models([tiny_models, tmp_path / "mine"])
     message = str(error.value)
@@ -508,7 +493,7 @@ def test_a_name_served_twice_stops_loading_naming_both_files(tmp_path, tiny_mode
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_a_name_that_is_another_models_alias_stops_loading(tmp_path, tiny_models, name):
-    own_model(tmp_path / "mine", name)
+    own_digit_model(tmp_path / "mine", name)
     with pytest.raises(ModelLoadError) as error:
         load_models([tiny_models, tmp_path / "mine"])
     message = str(error.value)
@@ -530,7 +515,7 @@ def test_a_cat_model_may_share_a_name_with_a_digit_alias(tmp_path, tiny_models):
 
 @pytest.mark.parametrize("name", ["my model", "-mlp", "m" * 65, "modèle"])
 def test_a_file_name_requests_cannot_use_stops_loading(tmp_path, name):
-    own_model(tmp_path, name)
+    own_digit_model(tmp_path, name)
     with pytest.raises(ModelLoadError, match="is not a model name requests can use"):
         load_models(tmp_path)
 
