@@ -245,12 +245,14 @@ class Stack:
 
     def worker_environment(self) -> dict[str, str]:
         """The ``WORKER_*`` variables the worker is started with."""
+        extra = ({"WORKER_EXTRA_MODELS_DIRS": os.pathsep.join(map(str, self.extra_models))}
+                 if self.extra_models else {})
         return {
             "WORKER_HOST": HOST,
             "WORKER_PORT": str(self.worker_port),
             "WORKER_METRICS_PORT": str(self.worker_metrics_port),
             "WORKER_MODELS_DIR": str(self.models_dir),
-            "WORKER_EXTRA_MODELS_DIRS": os.pathsep.join(map(str, self.extra_models)),
+            **extra,
             **self.worker_env,
         }
 
