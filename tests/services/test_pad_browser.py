@@ -221,7 +221,7 @@ def read_answer(page, pad) -> tuple[int, list[float], str]:
 
 
 
-def test_notebook_08_pad_in_jupyterlab(chromium, tmp_path):
+def test_notebook_09_pad_in_jupyterlab(chromium, tmp_path):
     committed = NOTEBOOK.read_bytes()
     lab = Lab(tmp_path)
     path = copy_notebook(lab.root)
