@@ -21,9 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from dlcore.exercises import (  # noqa: F401  (importing registers the exercises)
+    convolutions,
     deep_network,
     logistic_regression,
     one_hidden_layer,
+    optimisation,
+    regularisation,
+    softmax,
 )
 from dlcore.exercises.engine import (
     REGISTRY,

@@ -522,7 +522,8 @@ def _sigmoid_backward_flavour(at: str) -> Exercise:
         "dlcore.activations.sigmoid_backward.",
         cases=lambda rng: _act_cases(rng, at, sig),
         reference=ref,
-        mistakes=[*specific, Mistake("sign", "dZ has the wrong sign: dZ = dA · s(1 − s)",
+        mistakes=[*specific, Mistake("sign", "dZ has the wrong sign: dZ = dA · "
+                                     + ("s(1 − s)" if at == "Z" else "A(1 − A)"),
                                      lambda dA, s: -ref(dA, s))],
     )
 

@@ -102,13 +102,15 @@ class Case:
 
     ``label`` says what the inputs are in a failure message ("float32, m = 1"); ``info``
     feeds the mistake messages' fields; ``rtol`` defaults to 1e-4 when any array
-    argument is float32, else 1e-6.
+    argument is float32, else 1e-6. ``expected`` holds dlcore's answer when it was
+    computed with the inputs (from a model the check built) instead of by ``reference``.
     """
 
     args: tuple
     label: str = ""
     info: dict = field(default_factory=dict)
     rtol: float | None = None
+    expected: Any = None
 
     def __post_init__(self) -> None:
         if self.rtol is None:
@@ -326,8 +328,14 @@ def _snapshot(x: Any) -> Any:
 
 
 def _same(a: Any, b: Any) -> bool:
+    """Unchanged, up to the round-off of restoring a nudged value (x + eps - eps)."""
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+        if a.shape != b.shape:
+            return False
+        if a.dtype.kind not in "fc" or b.dtype.kind not in "fc":
+            return bool(np.array_equal(a, b))
+        scale = float(np.max(np.abs(b[np.isfinite(b)]), initial=0.0))
+        return bool(np.allclose(a, b, rtol=1e-12, atol=1e-12 * scale, equal_nan=True))
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
@@ -490,7 +498,10 @@ class Exercise:
 
     def _run_case(self, runner: Runner, case: Case) -> None:
         got_raw = runner.call(*case.args)
-        expected = self.unpack(self.reference(*copy.deepcopy(case.args)))
+        if case.expected is not None:
+            expected = self.unpack(case.expected)
+        else:
+            expected = self.unpack(self.reference(*copy.deepcopy(case.args)))
         try:
             got = self.unpack(got_raw)
         except StructureError as e:
