@@ -67,6 +67,18 @@ def test_stubs_are_not_implemented_yet(body):
     assert str(err) == "sigmoid: not implemented yet"
 
 
+def test_a_stub_called_by_the_learners_function_is_named():
+    def linear_forward(A_prev, W, b):
+        raise NotImplementedError()
+
+    def model_forward(X, params):
+        return linear_forward(X, *params[0]), []
+
+    err = failure("model_forward", model_forward)
+    assert str(err) == ("model_forward: not implemented yet "
+                        "(NotImplementedError in linear_forward)")
+
+
 def test_a_forgotten_return_is_named_as_well():
     def sigmoid(z):
         s = 1 / (1 + np.exp(-z))  # noqa: F841
@@ -141,6 +153,8 @@ def test_unknown_names_and_options_are_errors_of_the_caller():
         check("sigmod", sigmoid)
     with pytest.raises(TypeError, match="unknown option"):
         check.sigmoid(sigmoid, at="A")
+    with pytest.raises(ValueError, match="cache must be one of 'A', 'Z', got 'B'"):
+        check.model_forward(sigmoid, cache="B")
 
 
 def test_the_check_object_lists_and_documents_the_exercises():

@@ -456,8 +456,7 @@ class Exercise:
     modified_mistakes: dict[str, str] = field(default_factory=dict)
     flavours: dict[str, Exercise] = field(default_factory=dict)
     choose: Callable[[Callable, dict], str] | None = None
-    options: dict[str, tuple] = field(default_factory=dict)
-    allowed_modification: str = ""
+    options: dict[str, tuple] = field(default_factory=dict)  # name -> allowed values
 
     @property
     def arg_names(self) -> list[str]:
@@ -485,6 +484,10 @@ class Exercise:
             known = ", ".join(f"{k}={v!r}" for k, v in self.options.items()) or "none"
             raise TypeError(f"check.{self.name}: unknown option(s) {sorted(unknown)}; "
                             f"options: {known}")
+        for key, value in options.items():
+            if value not in self.options[key]:
+                raise ValueError(f"check.{self.name}: {key} must be one of "
+                                 f"{', '.join(map(repr, self.options[key]))}, got {value!r}")
         if self.flavours:
             return self.flavours[self.choose(fn, options)].run(fn)
         runner = Runner(self, fn)
