@@ -77,6 +77,16 @@ parameter (or `at="A"`); `optimize` takes either `(w, b, X, Y, ...)` or
 `(w, b, cost_and_gradients, ...)`, told apart by the number of parameters; `model_forward`
 and `model_backward` cache `(A_prev, A)` by default, `cache="Z"` for `(A_prev, Z)`;
 `init_params_deep` expects He's scale, `init="xavier"` for `sqrt(1 / n[l-1])`.
+
+**Adding an exercise.** The checks live in `dlcore/exercises/`, one module per notebook, on
+the engine in `engine.py`. An exercise is an `Exercise(name, signature, notebooks, summary,
+checks, mistakes, cases, reference, unpack)` passed to `register`: `cases` draws the inputs,
+`reference` is dlcore's answer, and each `Mistake(key, message, variant)` gives what a
+function with that mistake returns on the same inputs (or a `test` on the wrong output).
+Exercises with random answers give a `procedure` that checks properties instead. Every
+catalogued mistake needs a mutant — a wrong function written as a learner would — in
+`tests/test_exercises_<module>.py` (a test fails otherwise), and this page is regenerated
+with `python -m dlcore.exercises > docs/exercises.md` (a test compares them).
 """
 
 
