@@ -114,8 +114,15 @@ class Case:
 
     def __post_init__(self) -> None:
         if self.rtol is None:
-            f32 = any(isinstance(a, np.ndarray) and a.dtype == np.float32 for a in self.args)
-            self.rtol = 1e-4 if f32 else 1e-6
+            self.rtol = 1e-4 if _has_float32(self.args) else 1e-6
+
+
+def _has_float32(x: Any) -> bool:
+    if isinstance(x, np.ndarray):
+        return x.dtype == np.float32
+    if isinstance(x, tuple | list):
+        return any(_has_float32(v) for v in x)
+    return False
 
 
 class StructureError(Exception):
