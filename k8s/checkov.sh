@@ -4,7 +4,7 @@
 # to it. `make test` runs it (through tests/test_k8s.py); it lives in its own virtual
 # environment because its ~290 MB of dependencies are not the project's.
 #
-#   k8s/checkov.sh                   # scan the base, both overlays and the Dockerfiles
+#   k8s/checkov.sh                   # scan the base, both overlays and the Dockerfiles at once
 #   k8s/checkov.sh --install         # only create or update k8s/.checkov-venv (git-ignored)
 #   k8s/checkov.sh FILE [ARGS...]    # scan one rendered manifest file, e.g. --output json
 #
@@ -44,26 +44,25 @@ if [ "${1:-}" = "--install" ]; then
   exit 0
 fi
 
-scan_manifests() {  # FILE [ARGS...]
-  "$VENV/bin/checkov" --file "$1" --framework kubernetes --skip-download --compact \
-    --quiet --skip-check "$SKIP" "${@:2}"
+scan() {  # ARGS...: one checkov run (its start-up is most of the time) with the flags above
+  "$VENV/bin/checkov" --skip-download --compact --quiet --skip-check "$SKIP" "$@"
 }
 
 if [ $# -gt 0 ]; then
-  scan_manifests "$@"
+  scan --file "$1" --framework kubernetes "${@:2}"
   exit
 fi
 
 rendered="$(mktemp -d)"
 trap 'rm -rf "$rendered"' EXIT
-status=0
+files=()
 for kustomization in k8s/base k8s/overlays/minikube k8s/overlays/gateway-api; do
   file="$rendered/$(echo "$kustomization" | tr / -).yaml"
   kubectl kustomize "$kustomization" > "$file"
-  echo "== checkov: $kustomization"
-  scan_manifests "$file" || status=1
+  files+=(--file "$file")
 done
-echo "== checkov: services/docker/*.Dockerfile"
-"$VENV/bin/checkov" --directory services/docker --framework dockerfile --skip-download \
-  --compact --quiet || status=1
-exit $status
+for dockerfile in services/docker/*.Dockerfile; do
+  files+=(--file "$dockerfile")
+done
+echo "== checkov: k8s/base, k8s/overlays/{minikube,gateway-api}, services/docker/*.Dockerfile"
+scan "${files[@]}" --framework kubernetes dockerfile

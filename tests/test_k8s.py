@@ -605,7 +605,11 @@ def checkov(*args: str) -> subprocess.CompletedProcess:
 def test_checkov_finds_nothing_beyond_the_documented_skips():
     result = checkov()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert result.stdout.count("Failed checks: 0") == 4
+    for framework in ("kubernetes", "dockerfile"):  # both scanned, and something passed
+        report = re.search(
+            rf"{framework} scan results:\s+Passed checks: (\d+), Failed", result.stdout
+        )
+        assert report and int(report[1]) > 0, result.stdout
 
 
 # The generic rules left to checkov: (its check id, what breaks it, the mutation). The
