@@ -69,6 +69,16 @@ def named_ports(app: str) -> dict[str, int]:
     return {p["name"]: p["containerPort"] for p in container(rendered(), app)["ports"]}
 
 
+def launcher(ports: dict[str, int], **options) -> Stack:
+    """services.stack on the given ports (named as the containers name them)."""
+    return Stack(
+        gateway_port=ports["http"],
+        worker_port=ports["grpc"],
+        worker_metrics_port=ports["metrics"],
+        **options,
+    )
+
+
 def defaults(app: str) -> dict[str, str]:
     """Every setting's default, as the environment variable that would set it."""
     settings_class, prefix = SETTINGS[app]
@@ -119,13 +129,7 @@ def test_the_settings_defaults_keep_the_wiring_rules():
 def test_the_launcher_sets_what_the_manifests_set():
     """services/stack.py configures no variable the manifests leave out, and what it sets
     (over the defaults) keeps the wiring rules, given the manifests' ports."""
-    ports = named_ports("worker") | named_ports("gateway")
-    stack = Stack(
-        gateway_port=ports["http"],
-        worker_port=ports["grpc"],
-        worker_metrics_port=ports["metrics"],
-        inherit_output=True,
-    )
+    stack = launcher(named_ports("worker") | named_ports("gateway"), inherit_output=True)
     launched = {"worker": stack.worker_environment(), "gateway": stack.gateway_environment()}
     for app, env in launched.items():
         extra = set(env) - set(manifest_env(app))
@@ -212,11 +216,9 @@ def stack(tmp_path_factory, tiny_models):
         GATEWAY_PORT=str(ports["http"]),
         GATEWAY_WORKER_TARGET=f"dns:///127.0.0.1:{ports['grpc']}",
     )
-    local = Stack(
+    local = launcher(
+        ports,
         models_dir=tiny_models,
-        gateway_port=ports["http"],
-        worker_port=ports["grpc"],
-        worker_metrics_port=ports["metrics"],
         worker_env=worker_env,
         gateway_env=gateway_env,
         log_dir=tmp_path_factory.mktemp("stack"),

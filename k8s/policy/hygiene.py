@@ -27,8 +27,6 @@ from .manifests import (
     Rendered,
     container_ports,
     containers,
-    namespace_of,
-    of_kind,
     pod_labels,
     pod_spec,
     ref,
@@ -109,14 +107,8 @@ def rule_tmp_volume(rendered: Rendered) -> Iterator[Problem]:
 
 
 def rule_pdb(rendered: Rendered) -> Iterator[Problem]:
-    pdbs = of_kind(rendered.objects, "PodDisruptionBudget")
     for w in rendered.workloads:
-        mine = [
-            p
-            for p in pdbs
-            if namespace_of(p) == namespace_of(w)
-            and selector_matches(p["spec"].get("selector"), pod_labels(w))
-        ]
+        mine = rendered.selecting("PodDisruptionBudget", w, "selector")
         if not mine:
             yield Problem("pdb", ref(w), "no PodDisruptionBudget selects its pods")
             continue
@@ -189,8 +181,8 @@ def rule_anti_affinity(rendered: Rendered) -> Iterator[Problem]:
 
 
 def rule_pod_security_admission(rendered: Rendered) -> Iterator[Problem]:
-    namespaces = {ns["metadata"]["name"]: ns for ns in of_kind(rendered.objects, "Namespace")}
-    for ns in sorted({namespace_of(w) for w in rendered.workloads}):
+    namespaces = {ns["metadata"]["name"]: ns for ns in rendered.of_kind("Namespace")}
+    for ns in rendered.namespaces():
         labels = namespaces.get(ns, {}).get("metadata", {}).get("labels", {})
         if labels.get("pod-security.kubernetes.io/enforce") != "restricted":
             yield Problem(

@@ -154,6 +154,23 @@ class Rendered:
         self.workloads = of_kind(objects, *WORKLOAD_KINDS)
         self.by_app = {pod_labels(w).get(NAME_LABEL): w for w in self.workloads}
 
+    def of_kind(self, *kinds: str) -> list[dict]:
+        return of_kind(self.objects, *kinds)
+
+    def namespaces(self) -> list[str]:
+        """The namespaces the workloads run in."""
+        return sorted({namespace_of(w) for w in self.workloads})
+
+    def selecting(self, kind: str, workload: dict, field: str) -> list[dict]:
+        """The objects of ``kind`` in the workload's namespace whose ``spec.<field>`` label
+        selector selects its pods (PodDisruptionBudgets, NetworkPolicies)."""
+        return [
+            o
+            for o in self.of_kind(kind)
+            if namespace_of(o) == namespace_of(workload)
+            and selector_matches(o["spec"].get(field), pod_labels(workload))
+        ]
+
     def app_of(self, workload: dict) -> str | None:
         return pod_labels(workload).get(NAME_LABEL)
 
@@ -162,9 +179,8 @@ class Rendered:
         workload = self.by_app.get(app)
         return workload_env(workload, self.objects) if workload is not None else {}
 
-    def ports(self, app: str) -> dict[str, int]:
-        """The declared ports of an app's container (empty when the app is missing)."""
-        workload = self.by_app.get(app)
+    def ports(self, workload: dict | None) -> dict[str, int]:
+        """The declared ports of a workload's (first) container; none without a workload."""
         return container_ports(containers(workload, init=False)[0]) if workload else {}
 
     def apps_selected(self, selector: dict | None, namespace: str) -> set[str]:

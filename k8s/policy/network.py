@@ -14,13 +14,8 @@ from collections.abc import Iterator
 from .manifests import (
     Problem,
     Rendered,
-    container_ports,
-    containers,
     namespace_of,
-    of_kind,
-    pod_labels,
     ref,
-    selector_matches,
     selects_everything,
 )
 
@@ -49,8 +44,8 @@ def classify_peer(rendered: Rendered, peer: dict, namespace: str) -> set[str]:
 
 
 def rule_network_policy(rendered: Rendered) -> Iterator[Problem]:
-    policies = of_kind(rendered.objects, "NetworkPolicy")
-    for ns in sorted({namespace_of(w) for w in rendered.workloads}):
+    policies = rendered.of_kind("NetworkPolicy")
+    for ns in rendered.namespaces():
         default_deny = [
             p
             for p in policies
@@ -66,18 +61,16 @@ def rule_network_policy(rendered: Rendered) -> Iterator[Problem]:
                 "no default-deny ingress policy (podSelector: {}, no ingress rules)",
             )
     for w in rendered.workloads:
-        app, ns, labels = rendered.app_of(w), namespace_of(w), pod_labels(w)
+        app, ns = rendered.app_of(w), namespace_of(w)
         selecting = [
             p
-            for p in policies
-            if namespace_of(p) == ns
-            and selector_matches(p["spec"].get("podSelector", {}), labels)
-            and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+            for p in rendered.selecting("NetworkPolicy", w, "podSelector")
+            if "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
         ]
         if not selecting:
             yield Problem("network-policy", ref(w), "no NetworkPolicy with Ingress selects it")
             continue
-        ports = container_ports(containers(w, init=False)[0])
+        ports = rendered.ports(w)
         sources: set[str] = set()
         for p in selecting:
             for rule in p["spec"].get("ingress") or []:

@@ -26,10 +26,8 @@ from .manifests import (
     NAME_LABEL,
     Problem,
     Rendered,
-    container_ports,
     containers,
     namespace_of,
-    of_kind,
     parse_size,
     pod_spec,
     ref,
@@ -155,7 +153,7 @@ def rule_config_ports(rendered: Rendered) -> Iterator[Problem]:
         w = rendered.by_app.get(app)
         if w is None:
             continue
-        env, ports = rendered.env(app), rendered.ports(app)
+        env, ports = rendered.env(app), rendered.ports(w)
         for setting, port_name in settings.items():
             if setting not in env:
                 yield Problem("config-ports", ref(w), f"{setting} is not set")
@@ -175,12 +173,12 @@ def rule_config_ports(rendered: Rendered) -> Iterator[Problem]:
                 ref(w),
                 f"{HOST_SETTINGS[app]}={host}: in a container the service must listen on 0.0.0.0",
             )
-    for svc in of_kind(rendered.objects, "Service"):
+    for svc in rendered.of_kind("Service"):
         matched = rendered.workloads_behind(svc)
         if not matched:
             yield Problem("config-ports", ref(svc), "selects no pods of the stack")
             continue
-        ports = container_ports(containers(matched[0], init=False)[0])
+        ports = rendered.ports(matched[0])
         for port in svc["spec"].get("ports", []):
             target = str(port.get("targetPort", port["port"]))
             if target not in ports:
@@ -241,7 +239,7 @@ def rule_settings_agree(rendered: Rendered) -> Iterator[Problem]:
     worker, gateway = rendered.by_app.get("worker"), rendered.by_app.get("gateway")
     if worker is None or gateway is None:
         return
-    worker_ports = rendered.ports("worker")
+    worker_ports = rendered.ports(worker)
 
     def reaches(host: str, port: int) -> int | None:
         svc = rendered.service(host.split(".")[0], namespace_of(worker))
@@ -255,13 +253,13 @@ def rule_settings_agree(rendered: Rendered) -> Iterator[Problem]:
 
 def routes(rendered: Rendered) -> Iterator[tuple[str, str, str, int | str]]:
     """Every (router, path, service, port) the Ingresses and HTTPRoutes declare."""
-    for ing in of_kind(rendered.objects, "Ingress"):
+    for ing in rendered.of_kind("Ingress"):
         for rule in ing["spec"].get("rules", []):
             for path in (rule.get("http") or {}).get("paths", []):
                 svc = path["backend"]["service"]
                 port = svc["port"].get("number", svc["port"].get("name"))
                 yield ref(ing), path["path"], svc["name"], port
-    for route in of_kind(rendered.objects, "HTTPRoute"):
+    for route in rendered.of_kind("HTTPRoute"):
         for rule in route["spec"].get("rules", []):
             for match in rule.get("matches", [{"path": {"value": "/"}}]):
                 for backend in rule.get("backendRefs", []):
@@ -294,7 +292,7 @@ def rule_body_size(rendered: Rendered) -> Iterator[Problem]:
         yield Problem("body-size", ref(gateway), f"{BODY_LIMIT_SETTING} is not set")
         return
     limit = int(limit)
-    for ing in of_kind(rendered.objects, "Ingress"):
+    for ing in rendered.of_kind("Ingress"):
         size = (ing["metadata"].get("annotations") or {}).get(INGRESS_BODY_ANNOTATION)
         if size is None:
             yield Problem(
@@ -310,8 +308,8 @@ def rule_body_size(rendered: Rendered) -> Iterator[Problem]:
                 f"{INGRESS_BODY_ANNOTATION}={size} ({parse_size(size)} bytes) but "
                 f"{BODY_LIMIT_SETTING}={limit}",
             )
-    policies = of_kind(rendered.objects, "ClientSettingsPolicy")
-    for gw in of_kind(rendered.objects, "Gateway"):
+    policies = rendered.of_kind("ClientSettingsPolicy")
+    for gw in rendered.of_kind("Gateway"):
         mine = [
             p
             for p in policies
