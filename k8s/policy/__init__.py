@@ -11,8 +11,10 @@ complaint. It does not talk to a cluster and needs only PyYAML and ``kubectl kus
 
 - ``manifests``: reading rendered objects (pods, containers, environments, selectors);
 - ``wiring``: how this stack is wired (ports = settings = Services, the headless target
-  and round-robin, keepalive agreement, routes, body sizes, grace periods), with
-  :func:`settings_problems` and :func:`environment_problems` for environments that are
+  and round-robin, routes, body sizes, grace periods);
+- ``settings``: the setting names, and the rules between the worker's and the gateway's
+  settings (the target reaches the worker's port, keepalive agreement) for any
+  environment: :func:`settings_problems`, and :func:`environment_problems` for one that is
   not the manifests' (the services' settings defaults, the local launcher's);
 - ``network``: the NetworkPolicy graph (who may reach whom);
 - ``hygiene``: generic workload rules checkov does not check (startup probes, probe
@@ -26,7 +28,8 @@ from __future__ import annotations
 
 from . import hygiene, network, wiring
 from .manifests import Problem, Rendered, parse, parse_size, render, workload_env
-from .wiring import environment_problems, routes, settings_problems
+from .settings import environment_problems, settings_problems
+from .wiring import routes
 
 RULES = [*wiring.RULES, *network.RULES, *hygiene.RULES]
 
