@@ -59,7 +59,7 @@ def settings_problems(
         if value is None
     ]
     if missing:
-        yield Problem("keepalive", where, f"not set explicitly: {', '.join(missing)}")
+        yield Problem("keepalive", where, f"not set, so not comparable: {', '.join(missing)}")
     elif float(client) < float(server):
         # A gRPC server answers pings faster than its minimum interval with GOAWAY.
         yield Problem(
