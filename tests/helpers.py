@@ -85,22 +85,19 @@ def make_tiny_models(directory: Path) -> Path:
 
 
 @contextlib.contextmanager
-def started(stack: Stack, wait: bool = True) -> Iterator[Stack]:
-    """Run ``stack`` and stop it at the end, whatever happens.
+def started(stack: Stack) -> Iterator[Stack]:
+    """Start both services of ``stack`` without waiting for them, and stop them at the end
+    whatever happens; the test waits on its own terms (:func:`wait_until`).
 
-    Its services get exactly the ``WORKER_*`` / ``GATEWAY_*`` settings the Stack was given
-    (none inherited from the shell running the tests). ``wait=False`` returns as soon as
-    both processes are started, for a test that waits on its own terms
-    (:func:`wait_until`); otherwise as ``Stack.start``, once both answer.
+    They get exactly the ``WORKER_*`` / ``GATEWAY_*`` settings the Stack was given, none
+    inherited from the shell running the tests. (``with Stack(...)`` instead starts them
+    one after the other, each once the launcher finds it ready.)
     """
     inherited = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(SERVICE_PREFIXES)}
     try:
         try:
-            if wait:
-                stack.start()
-            else:
-                stack.start_worker(wait=False)
-                stack.start_gateway(wait=False)
+            stack.start_worker(wait=False)
+            stack.start_gateway(wait=False)
         finally:
             os.environ.update(inherited)
         yield stack

@@ -224,7 +224,7 @@ def stack(tmp_path_factory, tiny_models):
         log_dir=tmp_path_factory.mktemp("stack"),
     )
     # Not waiting for the launcher's idea of ready: the probes below are the test.
-    with started(local, wait=False):
+    with started(local):
         yield ports, local
 
 
