@@ -45,8 +45,8 @@ def make_tiny_models(directory: Path) -> Path:
     """
     from dlcore import Dense, ReLU, Sequential, save_model
     from dlcore.conv import Conv2D, Flatten, MaxPool2D
-    from dlcore.recipes.digits import CNN_INPUT, MLP_INPUT
     from dlcore.recipes.cats import CAT_INPUT
+    from dlcore.recipes.digits import CNN_INPUT, MLP_INPUT
 
     rng = np.random.default_rng(0)
     digits = [str(d) for d in range(10)]
