@@ -42,7 +42,8 @@ class DigitRequest(BaseModel):
         examples=["data:image/png;base64,iVBORw0KGgo..."],
     )
     model: Literal["cnn", "mlp"] | None = Field(
-        None, description="which digit model to use; default: the one with the best test accuracy"
+        None, description="which digit model to use; default: the worker's default digit "
+        "model (WORKER_DEFAULT_DIGIT_MODEL, digits-cnn)"
     )
     saliency: bool = Field(False, description="also return a saliency map")
 
