@@ -27,6 +27,8 @@ CONVERTED = {
     "02-one-hidden-layer.ipynb",
     "05-initialisation-regularisation-gradient-checking.ipynb",
     "06-optimisation.ipynb",
+    "07-softmax-and-mnist.ipynb",
+    "08-convolutions-from-scratch.ipynb",
 }
 CORRECTED = [p for p in NOTEBOOKS if p.name in CONVERTED]
 
