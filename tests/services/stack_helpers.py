@@ -45,7 +45,7 @@ def make_tiny_models(directory: Path) -> Path:
          Dense(2 * 14 * 14, 10, activation="softmax", rng=rng)],
         loss="categorical_cross_entropy",
     )
-    save_model(cat, directory / "cat", input=CAT_INPUT, classes=["non-cat", "cat"],
+    save_model(cat, directory / "cat", input=CAT_INPUT, classes=["non-cat", "cat"], task="cat",
                metrics={"test_accuracy": 0.5})
     save_model(mlp, directory / "digits-mlp", input=MLP_INPUT, classes=digits, task="digits",
                metrics={"test_accuracy": 0.5})
