@@ -23,8 +23,12 @@ MAX_PNG_BYTES = 250_000
 ALLOWED_WIDGETS = ("DigitPad",)
 # notebooks whose reasons have moved from code comments into metadata (all, once converted)
 CONVERTED = {
+    "01-logistic-regression.ipynb",
+    "02-one-hidden-layer.ipynb",
     "05-initialisation-regularisation-gradient-checking.ipynb",
     "06-optimisation.ipynb",
+    "07-softmax-and-mnist.ipynb",
+    "08-convolutions-from-scratch.ipynb",
 }
 CORRECTED = [p for p in NOTEBOOKS if p.name in CONVERTED]
 
