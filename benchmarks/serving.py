@@ -112,7 +112,7 @@ def baseline_app(models_dir: Path):
     from services.gateway.schemas import DigitAnswer, DigitRequest
     from services.proto import inference_pb2
     from services.worker import preprocess
-    from services.worker.models import DIGITS, load_models, resolve_model
+    from services.worker.models import DIGITS, UnknownModel, load_models, resolve_model
 
     models = load_models(models_dir)
     app = FastAPI(title="simpledl single-process baseline")
@@ -122,7 +122,10 @@ def baseline_app(models_dir: Path):
         return JSONResponse(exc.body("-"), status_code=exc.status)
 
     def classify(image: inference_pb2.Image, name: str) -> inference_pb2.DigitReply:
-        model = resolve_model(models, DIGITS, name)
+        try:
+            model = resolve_model(models, DIGITS, name)
+        except UnknownModel as e:  # a name the schema allows but nobody serves: as the gateway
+            raise ApiError(400, "invalid_request", str(e)) from None
         seen = preprocess.digit_input(preprocess.digit_pixels(image))
         probabilities = model.predict_proba(model.example(seen))[:, 0]
         digit = int(np.argmax(probabilities))

@@ -221,7 +221,7 @@ def read_answer(page, pad) -> tuple[int, list[float], str]:
 
 
 
-def test_notebook_08_pad_in_jupyterlab(chromium, tmp_path):
+def test_notebook_09_pad_in_jupyterlab(chromium, tmp_path):
     committed = NOTEBOOK.read_bytes()
     lab = Lab(tmp_path)
     path = copy_notebook(lab.root)
@@ -239,9 +239,13 @@ def test_notebook_08_pad_in_jupyterlab(chromium, tmp_path):
         run_all(page, n_code_cells)
         pad = page.locator(".simpledl-pad")
         pad.wait_for(timeout=60_000)
-        # The notebook itself fed the pad a drawn 7 (and asked the MLP last).
+        # The notebook itself fed the pad a drawn 7 (and asked the learner's model last),
+        # and the pad offers every digit model served, the learner's own included.
         digit, _, summary = read_answer(page, pad)
-        assert (digit, "digits-mlp" in summary) == (7, True), summary
+        assert (digit, "my-mlp" in summary) == (7, True), summary
+        offered = [text.replace("\xa0", " ")  # ipywidgets shows spaces as no-break spaces
+                   for text in pad.locator(".simpledl-pad-model option").all_text_contents()]
+        assert offered == ["digits-cnn (default)", "digits-mlp", "my-mlp"], offered
 
         canvas = pad.locator(".simpledl-pad-canvas")
         seen = []
