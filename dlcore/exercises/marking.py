@@ -202,7 +202,8 @@ def _calls_check(tree: ast.AST) -> list[str]:
 
 def _expect_metadata(where: str, meta: Any, want: dict, problems: list[str]) -> None:
     if not isinstance(meta, dict):
-        problems.append(f"{where}: no nbgrader metadata; it needs {json.dumps(want)}")
+        problems.append(f"{where}: no nbgrader metadata; it needs {json.dumps(want)} "
+                        "(python -m dlcore.exercises.edition mark NOTEBOOK writes it)")
         return
     wrong = {k: meta.get(k) for k, v in want.items() if meta.get(k) != v}
     if wrong:
@@ -224,115 +225,155 @@ def check_metadata(name: str, points: int = 1) -> dict:
             "schema_version": SCHEMA_VERSION, "solution": False, "task": False}
 
 
+@dataclass
+class _Notebook:
+    """A notebook's code cells, parsed: index -> source, syntax tree, nbgrader metadata."""
+
+    path: Path
+    cells: list[dict]
+    code: list[int]
+    sources: dict[int, str]
+    trees: dict[int, ast.Module]
+
+    def nbgrader(self, i: int) -> dict | None:
+        meta = self.cells[i].get("metadata", {}).get("nbgrader")
+        return meta if isinstance(meta, dict) else None
+
+    def where(self, i: int) -> str:
+        cell_id = self.cells[i].get("id")
+        return f"cell {i}" + (f" (id {cell_id})" if cell_id else "")
+
+
+def _parse(path: Path, problems: list[str]) -> _Notebook:
+    cells = json.loads(path.read_text())["cells"]
+    code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
+    notebook = _Notebook(path, cells, code, {i: "".join(cells[i]["source"]) for i in code}, {})
+    for i in code:
+        try:
+            notebook.trees[i] = ast.parse(python_source(notebook.sources[i]))
+        except SyntaxError as e:
+            problems.append(f"{notebook.where(i)}: not valid Python ({e.msg}, line {e.lineno})")
+            notebook.trees[i] = ast.Module(body=[], type_ignores=[])
+    return notebook
+
+
 def read_marking(path: Path) -> Marking:
     """Read and verify the exercise marking of one solved notebook (see the module doc)."""
-    from dlcore.exercises.engine import REGISTRY, exercises
+    from dlcore.exercises.engine import exercises
 
     path = Path(path)
     marking = Marking(path)
-    problems = marking.problems
-    cells = json.loads(path.read_text())["cells"]
-    number = notebook_number(path)
-    code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
-    sources = {i: "".join(cells[i]["source"]) for i in code}
-    trees: dict[int, ast.Module] = {}
-    for i in code:
-        try:
-            trees[i] = ast.parse(python_source(sources[i]))
-        except SyntaxError as e:
-            problems.append(f"{_where(cells, i)}: not valid Python ({e.msg}, line {e.lineno})")
-            trees[i] = ast.Module(body=[], type_ignores=[])
-
-    def nbgrader(i: int) -> dict | None:
-        meta = cells[i].get("metadata", {}).get("nbgrader")
-        return meta if isinstance(meta, dict) else None
-
+    nb = _parse(path, marking.problems)
     marking.is_exercise_notebook = any(
-        nbgrader(i) or BEGIN in sources[i] or _calls_check(trees[i]) for i in code
+        nb.nbgrader(i) or BEGIN in nb.sources[i] or _calls_check(nb.trees[i]) for i in nb.code
     )
     if not marking.is_exercise_notebook:
         return marking
+    number = notebook_number(path)
     if number is None:
-        problems.append(f"{path.name}: the file name should start with the notebook's number")
+        marking.problems.append("the file name should start with the notebook's number")
+    _exercise_and_check_cells(nb, number, marking)
+    _dependencies(nb, marking)
+    if nb.code and nb.sources[nb.code[-1]].strip() != f"score({number})":
+        marking.problems.append(f"{nb.where(nb.code[-1])}: the last code cell should be "
+                                f"score({number}), found {first_line(nb.sources[nb.code[-1]])!r}")
+    if number is not None and sorted(marking.names) != sorted(exercises(number)):
+        marking.problems.append(
+            f"its exercises ({', '.join(marking.names) or 'none'}) are not the ones "
+            f"dlcore.exercises lists for notebook {number} "
+            f"({', '.join(exercises(number)) or 'none'}), which score({number}) counts: mark "
+            "the missing ones or correct the exercise's notebooks in dlcore/exercises/"
+        )
+    return marking
 
-    # exercise cells and their check cells
-    check_cells: dict[int, Marked] = {}
-    for k, i in enumerate(code):
-        meta = nbgrader(i)
-        if not (BEGIN in sources[i] or END in sources[i] or (meta and meta.get("solution"))):
+
+def _exercise_and_check_cells(nb: _Notebook, number: int | None, marking: Marking) -> None:
+    """Each exercise cell: one function of the registry, a solution region, its metadata,
+    and the check cell right after it; no check call or nbgrader metadata elsewhere."""
+    from dlcore.exercises.engine import REGISTRY
+
+    problems = marking.problems
+    for k, i in enumerate(nb.code):
+        meta = nb.nbgrader(i)
+        source = nb.sources[i]
+        if not (BEGIN in source or END in source or (meta and meta.get("solution"))):
             continue
-        where = _where(cells, i)
-        body = trees[i].body
-        functions = [s for s in body if isinstance(s, ast.FunctionDef)]
-        if len(body) != 1 or len(functions) != 1:
+        where, body = nb.where(i), nb.trees[i].body
+        if len(body) != 1 or not isinstance(body[0], ast.FunctionDef):
             problems.append(f"{where}: an exercise cell holds exactly one function (def) and "
                             "nothing else")
             continue
-        name = functions[0].name
+        name = body[0].name
         marked = Marked(name, i)
         marking.exercises.append(marked)
         _expect_metadata(where, meta, solution_metadata(name), problems)
         if name not in REGISTRY:
             problems.append(f"{where}: {name} is not an exercise dlcore.exercises can check "
-                            f"(docs/exercises.md lists them)")
+                            "(docs/exercises.md lists them)")
         elif number is not None and number not in REGISTRY[name].notebooks:
             problems.append(f"{where}: dlcore.exercises lists {name} for notebook(s) "
                             f"{REGISTRY[name].notebooks}, not {number}")
-        problems.extend(f"{where}: {p}" for p in _region_problems(sources[i], functions[0]))
-        if k + 1 == len(code):
+        problems.extend(f"{where}: {p}" for p in _region_problems(source, body[0]))
+        if k + 1 == len(nb.code):
             problems.append(f"{where}: no check cell after it; add a code cell "
                             f"check.{name}({name})")
             continue
-        j = code[k + 1]
-        call = trees[j].body and check_call(trees[j].body[0])
+        j = nb.code[k + 1]
+        call = nb.trees[j].body and check_call(nb.trees[j].body[0])
         if call != (name, name):
-            problems.append(f"{_where(cells, j)}: the cell after the exercise {name} must start "
-                            f"with check.{name}({name}), found {first_line(sources[j])!r}")
+            problems.append(f"{nb.where(j)}: the cell after the exercise {name} must start "
+                            f"with check.{name}({name}), found {first_line(nb.sources[j])!r}")
             continue
         want = check_metadata(name)
-        del want["points"]  # any positive number
-        _expect_metadata(_where(cells, j), nbgrader(j), want, problems)
-        points = (nbgrader(j) or {}).get("points")
-        if nbgrader(j) and not (isinstance(points, int | float) and points > 0):
-            problems.append(f"{_where(cells, j)}: the check cell needs nbgrader metadata "
-                            f"points > 0, found {points!r}")
+        if nb.nbgrader(j) is not None:
+            del want["points"]  # any positive number will do
+            points = nb.nbgrader(j).get("points")
+            if not (isinstance(points, int | float) and points > 0):
+                problems.append(f"{nb.where(j)}: the check cell needs nbgrader metadata "
+                                f"points > 0, found {points!r}")
+        _expect_metadata(nb.where(j), nb.nbgrader(j), want, problems)
         marked.check_cell = j
-        check_cells[j] = marked
 
-    solution_cells = {m.cell for m in marking.exercises}
-    for i in code:
-        meta = nbgrader(i)
-        if i not in solution_cells and i not in check_cells:
-            if meta and (meta.get("grade") or meta.get("solution")):
-                problems.append(f"{_where(cells, i)}: nbgrader metadata on a cell that is neither "
-                                "an exercise nor the check cell right after one")
-            for called in _calls_check(trees[i]):
-                problems.append(f"{_where(cells, i)}: calls check.{called} outside a check cell "
-                                "(the code cell right after its exercise)")
-    seen: set[str] = set()
-    for m in marking.exercises:
-        if m.name in seen:
-            problems.append(f"{path.name}: {m.name} is an exercise twice")
-        seen.add(m.name)
+    marked_cells = {m.cell for m in marking.exercises} | {m.check_cell for m in marking.exercises}
+    for i in nb.code:
+        if i in marked_cells:
+            continue
+        meta = nb.nbgrader(i)
+        if meta and (meta.get("grade") or meta.get("solution")):
+            problems.append(f"{nb.where(i)}: nbgrader metadata on a cell that is neither an "
+                            "exercise nor the check cell right after one")
+        for called in _calls_check(nb.trees[i]):
+            problems.append(f"{nb.where(i)}: calls check.{called} outside a check cell (the "
+                            "code cell right after its exercise)")
+    names = marking.names
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{name} is an exercise twice")
 
-    # dependencies: what exists only in the solved notebook, or only once a check passed
+
+def _dependencies(nb: _Notebook, marking: Marking) -> None:
+    """Nothing outside an exercise's own two cells may need the learner's function, nor a
+    name that only a check cell defines (which does not exist until that check passes)."""
+    problems = marking.problems
+    solution_cells = {m.cell: m.name for m in marking.exercises}
+    check_cells = {m.check_cell: m.name for m in marking.exercises if m.check_cell is not None}
     learner: set[str] = set()  # exercise functions, bound to the learner's version
     private: dict[str, str] = {}  # name -> the exercise whose check cell binds it
     imported: set[str] = set()
-    for i in code:
+    for i in nb.code:
         names = _Names()
-        names.visit(trees[i])
+        names.visit(nb.trees[i])
         free = names.loads - names.bound
-        where = _where(cells, i)
-        own = check_cells[i].name if i in check_cells else None
-        if i in solution_cells:
-            pass  # the learner's function may call the learner's other functions
+        where, own = nb.where(i), check_cells.get(i)
+        if i in solution_cells:  # may call the learner's other functions
+            if not {"check", "score"} <= imported:
+                problems.append(f"{where}: import check and score before the first exercise "
+                                "(from dlcore.exercises import check, score)")
         else:
             for name in sorted(free & learner - {own}):
                 problems.append(
                     f"{where}: uses {name}, the learner's function (in the exercise edition a "
-                    f"stub until written): use dlcore's instead"
-                    + (" or move this line into the check cell of " + name if own is None else "")
+                    "stub until written): use dlcore's instead"
+                    + (f", or move this into the check cell of {name}" if own is None else "")
                 )
             for name in sorted(free & private.keys()):
                 problems.append(
@@ -340,36 +381,16 @@ def read_marking(path: Path) -> Marking:
                     "defines (it does not exist until that check passes): define it in a cell "
                     "of its own"
                 )
-        if i in solution_cells and not {"check", "score"} <= imported:
-            problems.append(f"{where}: import check and score first "
-                            "(from dlcore.exercises import check, score)")
         for name in names.bound:
             learner.discard(name)
             private.pop(name, None)
         if i in solution_cells:
-            learner |= {m.name for m in marking.exercises if m.cell == i}
+            learner.add(solution_cells[i])
         elif own is not None:
-            private.update({name: own for name in names.bound})
-        for statement in trees[i].body:
+            private.update(dict.fromkeys(names.bound, own))
+        for statement in nb.trees[i].body:
             if isinstance(statement, ast.ImportFrom) and statement.module == "dlcore.exercises":
                 imported |= {a.asname or a.name for a in statement.names}
-
-    # the score line
-    if code:
-        last = code[-1]
-        if sources[last].strip() != f"score({number})":
-            problems.append(f"{_where(cells, last)}: the last code cell should be "
-                            f"score({number}), found {first_line(sources[last])!r}")
-    if number is not None:
-        listed = exercises(number)
-        if sorted(marking.names) != sorted(listed):
-            problems.append(
-                f"{path.name}: its exercises ({', '.join(marking.names) or 'none'}) are not "
-                f"the ones dlcore.exercises lists for notebook {number} "
-                f"({', '.join(listed) or 'none'}), which score({number}) counts: mark the "
-                "missing ones or correct the exercise's notebooks in dlcore/exercises/"
-            )
-    return marking
 
 
 def _region_problems(source: str, function: ast.FunctionDef) -> list[str]:
@@ -402,11 +423,6 @@ def _region_problems(source: str, function: ast.FunctionDef) -> list[str]:
 
 def first_line(source: str) -> str:
     return source.strip().splitlines()[0] if source.strip() else ""
-
-
-def _where(cells: list[dict], i: int) -> str:
-    cell_id = cells[i].get("id")
-    return f"cell {i}" + (f" (id {cell_id})" if cell_id else "")
 
 
 def mark(path: Path) -> list[str]:
