@@ -32,6 +32,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,8 @@ def ensure_nbgrader(env: Path) -> Path:
     env = Path(env).absolute()
     stamp = env / ".installed"
     nbgrader = env / "bin" / "nbgrader"
-    wanted = "\n".join(NBGRADER_REQUIREMENTS) + "\n"
+    # rebuilt when the pins, or the course's interpreter it layers on, change
+    wanted = "\n".join([*NBGRADER_REQUIREMENTS, sys.version, sys.prefix]) + "\n"
     if nbgrader.exists() and stamp.exists() and stamp.read_text() == wanted:
         return nbgrader
     start = time.perf_counter()
@@ -268,9 +270,10 @@ def results_of(notebook: dict, path: Path) -> NotebookResult:
     return NotebookResult(Path(path), verdicts, others)
 
 
-def run_notebook(path: Path, timeout: int = 900) -> dict:
-    """Execute a notebook top to bottom in a fresh kernel, on to the end whatever fails;
-    the file is not changed. Returns the executed notebook."""
+def run_notebook(path: Path, timeout: int = 600) -> dict:
+    """Execute a notebook top to bottom in a fresh kernel, on to the end whatever fails
+    (a cell running longer than ``timeout`` seconds stops it); the file is not changed.
+    Returns the executed notebook."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -288,11 +291,12 @@ def run_notebook(path: Path, timeout: int = 900) -> dict:
     return notebook
 
 
-def check_notebooks(paths: list[Path], out=None) -> list[NotebookResult]:
-    """Run each notebook and print its verdicts as they come (:func:`notebook_report`)."""
+def check_notebooks(paths: list[Path], jobs: int = 2, out=None) -> list[NotebookResult]:
+    """Run the notebooks, ``jobs`` at a time (each kernel uses one BLAS thread), and print
+    each one's verdicts in order as they come (:func:`notebook_report`)."""
     out = out or sys.stdout
-    results = []
-    for path in paths:
+
+    def check_one(path: Path) -> NotebookResult:
         start = time.perf_counter()
         notebook = run_notebook(path)
         result = results_of(notebook, path)
@@ -300,8 +304,13 @@ def check_notebooks(paths: list[Path], out=None) -> list[NotebookResult]:
         if stopped:
             result.other_errors.append(f"stopped: {stopped}")
         result.seconds = time.perf_counter() - start
-        print(notebook_report(result), file=out, flush=True)
-        results.append(result)
+        return result
+
+    results = []
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for result in pool.map(check_one, paths):
+            print(notebook_report(result), file=out, flush=True)
+            results.append(result)
     return results
 
 
@@ -363,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     c = commands.add_parser("check", help="run a learner's exercise notebooks, report the checks")
     c.add_argument("notebooks", nargs="*", type=Path)
     c.add_argument("--dir", type=Path, default=Path("exercises"))
+    c.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="notebooks run at the same time (default: 2, or 1 on one core)")
     args = parser.parse_args(argv)
 
     if args.command == "mark":
@@ -413,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     print(f"check-exercises: running {len(paths)} notebook(s) top to bottom, each in a fresh "
-          "kernel (your files are not changed; about a minute each)", flush=True)
-    results = check_notebooks(paths)
+          "kernel (your files are not changed; up to a minute each)", flush=True)
+    results = check_notebooks(paths, jobs=args.jobs)
     print(summary(results))
     return 0 if all(r.ok for r in results) else 1
 
