@@ -6,6 +6,7 @@ and ``--compare-with`` serves an earlier commit's stack the same way."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
 import json
 import shutil
@@ -18,7 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 import dlcore
-from benchmarks.serving import drawings
+from benchmarks.serving import drawings, profile
 from benchmarks.serving.baseline import Baseline, baseline_app
 from benchmarks.serving.load import LOAD_GENERATOR, Run, load
 from benchmarks.serving.report import markdown, summarise
@@ -194,3 +195,72 @@ def test_one_run_against_an_earlier_commit(tiny_models, capsys):
     assert set(rows[earlier]["cpu_ms_per_answer"]) == {"gateway", "worker", LOAD_GENERATOR}
     assert rows[earlier]["vs_earlier"] == 1.0
     assert unpacked() <= before
+
+
+# -- the profile of the stack's processes ---------------------------------------------------
+
+THREAD = "Thread._bootstrap (threading.py:1002);_worker (concurrent/futures/thread.py:83)"
+LOOP = "<module> (services/worker/__main__.py:70);BaseEventLoop._run_once (asyncio/b.py:1)"
+
+
+@pytest.mark.parametrize(("stack", "category"), [
+    (f"{THREAD};_prepare_digit (services/worker/server.py:98);"
+     "digit_pixels (services/worker/preprocess.py:66);decode (services/imaging.py:144);"
+     "ImageFile.load (PIL/ImageFile.py:425)", "PNG decoding (Pillow)"),
+    (f"{THREAD};digit_input (services/worker/preprocess.py:101);"
+     "preprocess_digit (dlcore/digits.py:77);Image.resize (PIL/Image.py:2440)",
+     "preprocess_digit"),
+    (f"{THREAD};digit_pixels (services/worker/preprocess.py:70);"
+     "Image.convert (PIL/Image.py:1232)", "alpha check, grey conversion"),
+    (f"{THREAD};ServedModel.predict_proba (services/worker/models.py:90);"
+     "Conv2D.forward (dlcore/conv.py:159)", "forward pass"),
+    (f"{THREAD};Future.set_result (concurrent/futures/_base.py:1);"
+     "BaseSelectorEventLoop._write_to_self (asyncio/selector_events.py:139)",
+     "thread-pool hand-offs"),
+    (f"{LOOP};EpollSelector.select (selectors.py:468)", "event loop (asyncio)"),
+    (f"{LOOP};RequestContextMiddleware.__call__ (services/gateway/middleware.py:63);"
+     "classify_digit (services/gateway/routes.py:65);WorkerClient._call "
+     "(services/gateway/worker_client.py:96);UnaryUnaryCall._invoke (grpc/aio/_call.py:595)",
+     "gRPC (Python side)"),
+    (f"{LOOP};RequestContextMiddleware.__call__ (services/gateway/middleware.py:63);"
+     "checked_image (services/gateway/inputs.py:90);probe (services/imaging.py:130);"
+     "_open (services/imaging.py:90)", "request: base64, PNG header"),
+    (f"{LOOP};classify_digit (services/gateway/routes.py:65);digit_answer "
+     "(services/gateway/answers.py:26);BaseModel.__init__ (pydantic/main.py:280)",
+     "answer: rounding, DigitAnswer"),
+    (f"{LOOP};RequestContextMiddleware.__call__ (services/gateway/middleware.py:63);"
+     "serialize_response (fastapi/routing.py:1);TypeAdapter.dump_json "
+     "(pydantic/type_adapter.py:651)", "validation, serialisation (pydantic)"),
+    (f"{LOOP};h11_impl.send (uvicorn/protocols/http/h11_impl.py:1);"
+     "_SelectorSocketTransport.write (asyncio/selector_events.py:1057)",
+     "socket reads and writes"),
+])
+def test_profile_samples_fall_where_the_work_is(stack, category):
+    assert profile.categorise(stack.split(";")) == category
+
+
+def test_profile_divides_each_threads_cpu_by_its_samples():
+    samples = {profile.MAIN: collections.Counter({"event loop (asyncio)": 3, "logging": 1}),
+               profile.POOL: collections.Counter({"forward pass": 1})}
+    threads = {profile.MAIN: 0.8, profile.POOL: 2.0, profile.GRPC: 0.1}
+    rows = profile.attribute(samples, threads)
+    assert rows["event loop (asyncio)"]["ms_per_answer"] == pytest.approx(0.6)
+    assert rows["logging"]["ms_per_answer"] == pytest.approx(0.2)
+    assert rows["forward pass"]["ms_per_answer"] == pytest.approx(2.0)
+    assert rows["gRPC C threads (not sampled)"]["ms_per_answer"] == pytest.approx(0.1)
+    assert sum(r["share"] for r in rows.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_the_profile_of_a_real_stack(tiny_models, tmp_path):
+    result = profile.profile("mlp", 4, 300, 200, tmp_path, tiny_models)
+    assert (result["answers"], result["errors"]) == (300, 0)
+    for name in ("gateway", "worker"):
+        process = result["processes"][name]
+        assert (tmp_path / f"{name}.txt").stat().st_size > 0
+        total = sum(row["ms_per_answer"] for row in process["categories"].values())
+        assert total == pytest.approx(sum(process["threads_ms_per_answer"].values()))
+        assert process["threads_ms_per_answer"][profile.MAIN] > 0
+    assert "PNG decoding (Pillow)" in result["processes"]["worker"]["categories"]
+    assert "HTTP (uvicorn, h11)" in result["processes"]["gateway"]["categories"]
+    assert "**worker:" in profile.markdown(result)
