@@ -1,7 +1,7 @@
 """One classification, from a request's image to the reply: the work the worker does per call.
 
-The worker runs it in three steps, so that decoding and the forward pass stay off its event
-loop and concurrent calls can share one forward pass (:mod:`services.worker.batching`)::
+In three steps, so that a server can keep decoding and the forward pass off its event loop
+and let concurrent calls share one forward pass (:mod:`services.worker.batching`)::
 
     model = resolve_model(models, DIGITS, request.model)
     x, seen = prepare_digit(request.image, model)      # decode, preprocess (InputError)
@@ -10,7 +10,8 @@ loop and concurrent calls can share one forward pass (:mod:`services.worker.batc
 
 :func:`classify_digit` and :func:`classify_cat` do all of it for one request, unbatched —
 what a single process without the gRPC hop does (the serving benchmark's baseline,
-``benchmarks/serving``), so that the baseline and the worker cannot drift apart.
+``benchmarks/serving``). The worker's servicer takes the same steps;
+tests/services/test_classify.py checks that its gRPC answers equal these functions'.
 
 Digits: the reply's ``digit`` is the *class name* of the most probable output (the card's
 ``classes``, ``"0"``…``"9"`` for the course's models), not merely its index; a class name
