@@ -143,7 +143,8 @@ def plot(rows: list[dict], path: Path) -> None:
         ax_cpu.set_xticks(np.arange(len(levels)), [str(n) for n in levels])
         ax_cpu.set_xlabel("concurrency (requests in flight)")
         ax_cpu.set_ylabel("CPU time per answer (ms)")
-        ax_cpu.set_title(f"digits-{model}: CPU per answer (gateway hatched, load generator grey)")
+        ax_cpu.set_title(f"digits-{model}: CPU per answer (gateway hatched, generator grey)",
+                         fontsize=10)
         ax_cpu.grid(True, axis="y", alpha=0.3)
         ax_tp.legend(fontsize=8)
         ax_lat.legend(fontsize=7, ncol=2)
