@@ -145,6 +145,20 @@ def test_summary_takes_medians_and_ratios():
     assert "× earlier" in table and "| 2.00 |" in table and "load gen." in table
 
 
+def test_replot_draws_an_earlier_json(tmp_path, capsys):
+    runs = [Run(server, model, c, 100, 0, 1.0, [1.0, 2.0, 3.0],
+                {"gateway": 1.0, "worker": 2.0, LOAD_GENERATOR: 0.1})
+            for server in ("stack, batching on", "baseline") for model in ("cnn", "mlp")
+            for c in (1, 32)]
+    saved = tmp_path / "serving.json"
+    saved.write_text(json.dumps({"results": summarise(runs)}))
+    assert main(["--replot", str(saved), "--plot", str(tmp_path / "serving.png")]) == 0
+    assert Image.open(tmp_path / "serving.png").format == "PNG"
+    with pytest.raises(SystemExit):
+        main(["--replot", str(saved)])
+    assert "--replot needs --plot" in capsys.readouterr().err
+
+
 def test_answers_must_agree_across_servers():
     answer = {"digit": 3, "model": "digits-cnn", "probabilities": [0.1] * 9 + [0.123456]}
     rounded = {**answer, "probabilities": [0.1] * 9 + [0.123457]}  # the 6th decimal
