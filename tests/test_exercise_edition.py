@@ -61,12 +61,17 @@ def solution_cells(notebook) -> dict[str, dict]:
 
 
 def test_the_solved_notebooks_mark_their_exercises():
+    """Every notebook marks the exercises dlcore.exercises lists for it, in its order: the
+    eight notebooks that write the course's core functions; notebook 9 (serving) none."""
     markings, problems = verify(solved_notebooks(NOTEBOOKS))
     assert not problems, "\n".join(problems)
     marked = {m.path.name[:2]: m.names for m in markings if m.is_exercise_notebook}
-    for number in ("01", "02", "05", "06"):
-        assert marked.get(number) == exercises(int(number)), number
-    assert sum(map(len, marked.values())) >= 20
+    assert sorted(marked) == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    for number, names in marked.items():
+        assert names == exercises(int(number)), number
+    assert exercises(9) == []
+    assert sum(map(len, marked.values())) >= 30
+    assert len(set(exercises())) == len(exercises()) >= 30
 
 
 def _first_check_cell(notebook, name: str) -> int:
@@ -129,6 +134,17 @@ def _exercise_of_another_notebook(nb):
     check_cell.metadata["nbgrader"]["grade_id"] = "check_relu"
 
 
+def _exercises_out_of_order(nb):
+    """sigmoid_derivative (and its check cell) moved before sigmoid."""
+    first = _first_check_cell(nb, "sigmoid") - 1
+    exercise = next(i for i, c in enumerate(nb.cells)
+                    if c.metadata.get("nbgrader", {}).get("grade_id") == "sigmoid_derivative")
+    moved = [nb.cells[exercise], nb.cells[_first_check_cell(nb, "sigmoid_derivative")]]
+    for cell in moved:
+        nb.cells.remove(cell)
+    nb.cells[first:first] = moved
+
+
 BROKEN = {  # a way to break notebook 1's marking -> words the problem must contain
     "no check cell": (_drop_check_cell, "must start with check.sigmoid(sigmoid)"),
     "check cell without metadata": (_check_without_metadata, "no nbgrader metadata"),
@@ -146,6 +162,8 @@ BROKEN = {  # a way to break notebook 1's marking -> words the problem must cont
     "no score line": (_no_score_line, "the last code cell should be score(1)"),
     "an exercise of another notebook": (_exercise_of_another_notebook,
                                         "lists relu for notebook(s) (3,), not 1"),
+    "exercises out of order": (_exercises_out_of_order,
+                               "come in the order sigmoid_derivative, sigmoid, propagate"),
 }
 
 
@@ -161,6 +179,20 @@ def test_a_broken_marking_is_named(case, tmp_path):
     nbformat.write(notebook, path)
     problems = read_marking(path).problems
     assert any(words in p for p in problems), f"{words!r} not in:\n" + "\n".join(problems)
+
+
+def test_a_notebook_that_marks_none_of_its_listed_exercises_is_named(tmp_path):
+    """dlcore.exercises lists an exercise for notebook 4: a notebook 4 without exercises is a
+    problem (score(4) would count one); notebook 9, with none listed, is not."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("print(1)")]
+    for name in ("04-unmarked.ipynb", "09-unmarked.ipynb"):
+        nbformat.write(notebook, tmp_path / name)
+    problems = read_marking(tmp_path / "04-unmarked.ipynb").problems
+    assert problems == ["dlcore.exercises lists exercises for notebook 4 "
+                        "(two_layer_forward_backward), but it marks none: mark them, or take 4 "
+                        "out of those exercises' notebooks in dlcore/exercises/"]
+    assert read_marking(tmp_path / "09-unmarked.ipynb").problems == []
 
 
 def test_mark_writes_the_metadata_the_code_implies(tmp_path):
@@ -182,9 +214,10 @@ def test_mark_writes_the_metadata_the_code_implies(tmp_path):
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
-    """The notebooks as a clean checkout has them: only the files git tracks."""
+    """The notebooks as a clean checkout has them: only the files git tracks, with the
+    served models beside them (notebooks 4, 7 and 8 read them from ``../models``)."""
     root = tmp_path_factory.mktemp("checkout")
-    listed = subprocess.run(["git", "ls-files", "-z", "notebooks"], cwd=REPO,
+    listed = subprocess.run(["git", "ls-files", "-z", "notebooks", "models"], cwd=REPO,
                             capture_output=True, text=True)
     if listed.returncode != 0:
         pytest.fail(f"git ls-files failed: {listed.stderr.strip()}")

@@ -13,7 +13,7 @@ from exercise_helpers import failure
 from nbclient import NotebookClient
 
 import dlcore.exercises as exercises
-from dlcore.exercises import CheckFailed, check, score
+from dlcore.exercises import CheckFailed, check, engine, score
 from dlcore.exercises.__main__ import markdown
 from dlcore.exercises.engine import REGISTRY, RESULTS, describe_difference
 
@@ -202,6 +202,22 @@ def test_the_score_of_a_notebook_counts_the_exercises_not_run_yet(capsys):
     assert capsys.readouterr().out.startswith("passed 1 of 5 exercises")
     with pytest.raises(ValueError, match="notebook must be a number"):
         score("logistic")
+
+
+def test_a_notebook_that_asks_earlier_exercises_again_scores_them_in_its_order(
+        capsys, monkeypatch):
+    """Notebook 3 asks sigmoid (notebook 1's) and compute_cost (notebook 2's) again, between
+    its own exercises: its score names them in the notebook's order."""
+    names = exercises.exercises(3)
+    assert names[2:5] == ["relu", "sigmoid", "layer_forward"] and names[6] == "compute_cost"
+    check.sigmoid(sigmoid)
+    capsys.readouterr()
+    score(3)
+    assert capsys.readouterr().out == "passed 1 of 12 exercises; not checked: " + ", ".join(
+        n for n in names if n != "sigmoid") + "\n"
+    monkeypatch.setitem(engine.NOTEBOOK_ORDER, 3, tuple(names[:-1]))
+    with pytest.raises(ValueError, match="does not hold exactly its exercises"):
+        exercises.exercises(3)
 
 
 def test_the_catalogue_page_is_up_to_date():

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlcore.exercises import (  # noqa: F401  (importing registers the exercises)
+    cat_classifier,
     convolutions,
     deep_network,
     logistic_regression,

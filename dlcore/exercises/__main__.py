@@ -15,6 +15,7 @@ NOTEBOOKS = {
     1: "01 — logistic regression",
     2: "02 — one hidden layer",
     3: "03 — a deep network step by step",
+    4: "04 — a cat classifier",
     5: "05 — initialisation, regularisation, gradient checking",
     6: "06 — optimisation",
     7: "07 — softmax and MNIST",

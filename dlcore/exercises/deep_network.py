@@ -25,6 +25,7 @@ from dlcore.exercises.engine import (
     StructureError,
     per_layer,
     register,
+    set_order,
     tuple_of,
 )
 from dlcore.exercises.properties import (
@@ -84,7 +85,7 @@ def _init_deep_flavour(scheme: str) -> Exercise:
     other = "sqrt(1 / n[l-1]) — Xavier's" if scheme == "he" else "sqrt(2 / n[l-1]) — He's"
     return Exercise(
         name="init_params_deep",
-        signature="init_params(layer_dims, rng)",
+        signature="init_params_deep(layer_dims, rng)",
         notebooks=(3,),
         summary=f"One (W, b) per layer: W[l] = N(0, 1)·{words} of shape (n[l], n[l-1]), "
         "b[l] = 0 of shape (n[l], 1). layer_dims = [n_x, n[1], ..., n[L]].",
@@ -120,7 +121,7 @@ def _init_deep_flavour(scheme: str) -> Exercise:
 
 register(Exercise(
     name="init_params_deep",
-    signature="init_params(layer_dims, rng)",
+    signature="init_params_deep(layer_dims, rng)",
     notebooks=(3,),
     summary="Initialisation of an L-layer network (He's scale by default; "
     "check.init_params_deep(f, init=\"xavier\") for the sqrt(1 / n[l-1]) version).",
@@ -693,3 +694,9 @@ register(Exercise(
                 first_wrong_only=True),
     ],
 ))
+
+
+# The notebook's order, sigmoid (notebook 01's) and compute_cost (notebook 02's) included:
+set_order(3, ("init_params_deep", "linear_forward", "relu", "sigmoid", "layer_forward",
+              "model_forward", "compute_cost", "linear_backward", "relu_backward",
+              "sigmoid_backward", "model_backward", "update_params"))

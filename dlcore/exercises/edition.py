@@ -14,6 +14,7 @@ Commands, ``python -m dlcore.exercises.edition COMMAND`` (``make`` runs them)::
     generate [--force]        write the learner's edition to exercises/  (make exercises)
     check [NOTEBOOK ...]      run a learner's exercise notebooks, report every check
                               (default: exercises/*.ipynb)             (make check-exercises)
+                              (cells tagged nbval-skip, the long sweeps, are not run)
 
 nbgrader runs from a build-only environment, ``.venv-nbgrader``, made on first use: a venv
 that sees the course's packages through a ``.pth`` file and adds only nbgrader and the five
@@ -270,10 +271,16 @@ def results_of(notebook: dict, path: Path) -> NotebookResult:
     return NotebookResult(Path(path), verdicts, others)
 
 
+#: cells with this tag are not run when checking: the long sweeps (several seeds, a grid of
+#: settings) whose output the solved notebook stores; nbval skips them too, so no later cell
+#: depends on them
+SKIP_TAG = "nbval-skip"
+
+
 def run_notebook(path: Path, timeout: int = 600) -> dict:
     """Execute a notebook top to bottom in a fresh kernel, on to the end whatever fails
-    (a cell running longer than ``timeout`` seconds stops it); the file is not changed.
-    Returns the executed notebook."""
+    (a cell running longer than ``timeout`` seconds stops it), leaving out the cells tagged
+    :data:`SKIP_TAG`; the file is not changed. Returns the executed notebook."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -282,6 +289,7 @@ def run_notebook(path: Path, timeout: int = 600) -> dict:
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
         store_widget_state=False, resources={"metadata": {"path": str(Path(path).parent)}},
+        skip_cells_with_tag=SKIP_TAG,
     )
     try:
         # the kernel process's own stderr carries only its start-up notices
@@ -321,6 +329,8 @@ def notebook_report(result: NotebookResult) -> str:
         return f"{name}: no exercises in this notebook" + "".join(
             f"\n    {e}" for e in result.other_errors)
     if all(v.not_started for v in result.verdicts) and not result.other_errors:
+        if n == 1:
+            return f"{name}: not started (1 exercise, not written yet)"
         return f"{name}: not started ({n} exercises, none written yet)"
     head = f"{name}: passed {result.passed} of {n} exercises"
     if result.ok:
@@ -388,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         markings, problems = verify(args.notebooks or solved_notebooks(args.source))
         for m in markings:
             names = ", ".join(m.names)
-            print(f"{m.path.name}: " + (f"{len(m.names)} exercises ({names})"
+            count = f"{len(m.names)} exercise" + ("s" if len(m.names) != 1 else "")
+            print(f"{m.path.name}: " + (f"{count} ({names})"
                                         if m.is_exercise_notebook else "no exercises"))
         for problem in problems:
             print(f"problem: {problem}")
@@ -424,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     print(f"check-exercises: running {len(paths)} notebook(s) top to bottom, each in a fresh "
-          "kernel (your files are not changed; up to a minute each)", flush=True)
+          f"kernel, skipping the long sweeps tagged {SKIP_TAG} (your files are not changed; up "
+          "to two minutes each)", flush=True)
     results = check_notebooks(paths, jobs=args.jobs)
     print(summary(results))
     return 0 if all(r.ok for r in results) else 1

@@ -611,13 +611,31 @@ def _notebook_number(notebook: int | str) -> int:
         ) from None
 
 
+#: notebook -> its exercises in the order it asks them, for a notebook that also asks
+#: exercises of an earlier one (registration order puts those first)
+NOTEBOOK_ORDER: dict[int, tuple[str, ...]] = {}
+
+
+def set_order(notebook: int, names: Sequence[str]) -> None:
+    """Say in which order notebook ``notebook`` asks its exercises (``score`` and
+    ``exercises`` list them so); ``names`` must be exactly the notebook's exercises."""
+    NOTEBOOK_ORDER[notebook] = tuple(names)
+
+
 def exercises(notebook: int | str | None = None) -> list[str]:
     """The names of the exercises (of one notebook, in the notebook's order)."""
     ordered = sorted(REGISTRY, key=lambda name: REGISTRY[name].notebooks[0])  # stable
     if notebook is None:
         return ordered
     n = _notebook_number(notebook)
-    return [name for name in ordered if n in REGISTRY[name].notebooks]
+    names = [name for name in ordered if n in REGISTRY[name].notebooks]
+    order = NOTEBOOK_ORDER.get(n)
+    if order is None:
+        return names
+    if sorted(order) != sorted(names):
+        raise ValueError(f"the order given for notebook {n} ({', '.join(order)}) does not hold "
+                         f"exactly its exercises ({', '.join(names)})")
+    return list(order)
 
 
 def score_line(notebook: int | str | None = None) -> str:

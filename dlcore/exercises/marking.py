@@ -267,9 +267,15 @@ def read_marking(path: Path) -> Marking:
     marking.is_exercise_notebook = any(
         nb.nbgrader(i) or BEGIN in nb.sources[i] or _calls_check(nb.trees[i]) for i in nb.code
     )
-    if not marking.is_exercise_notebook:
-        return marking
     number = notebook_number(path)
+    if not marking.is_exercise_notebook:
+        if number is not None and exercises(number):
+            marking.problems.append(
+                f"dlcore.exercises lists exercises for notebook {number} "
+                f"({', '.join(exercises(number))}), but it marks none: mark them, or take "
+                f"{number} out of those exercises' notebooks in dlcore/exercises/"
+            )
+        return marking
     if number is None:
         marking.problems.append("the file name should start with the notebook's number")
     _exercise_and_check_cells(nb, number, marking)
@@ -277,12 +283,20 @@ def read_marking(path: Path) -> Marking:
     if nb.code and nb.sources[nb.code[-1]].strip() != f"score({number})":
         marking.problems.append(f"{nb.where(nb.code[-1])}: the last code cell should be "
                                 f"score({number}), found {first_line(nb.sources[nb.code[-1]])!r}")
-    if number is not None and sorted(marking.names) != sorted(exercises(number)):
+    listed = exercises(number) if number is not None else []
+    if number is not None and sorted(marking.names) != sorted(listed):
         marking.problems.append(
             f"its exercises ({', '.join(marking.names) or 'none'}) are not the ones "
             f"dlcore.exercises lists for notebook {number} "
-            f"({', '.join(exercises(number)) or 'none'}), which score({number}) counts: mark "
+            f"({', '.join(listed) or 'none'}), which score({number}) counts: mark "
             "the missing ones or correct the exercise's notebooks in dlcore/exercises/"
+        )
+    elif marking.names != listed:
+        marking.problems.append(
+            f"its exercises come in the order {', '.join(marking.names)}; dlcore.exercises "
+            f"lists them for notebook {number} as {', '.join(listed)} (score({number}) names "
+            "them in that order): reorder the registrations, or give the notebook's order "
+            "with set_order in dlcore/exercises/"
         )
     return marking
 
