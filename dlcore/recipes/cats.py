@@ -32,7 +32,7 @@ CAT_INPUT = {
     "layout": "(12288, m): one column per 64x64 RGB image, flattened row by row, "
     "channels last (images.reshape(m, -1).T)",
     "preprocessing": "resize to 64x64 RGB; uint8 pixels / 255 -> float32 in [0, 1] "
-    "(dlcore.data.flatten_images)",
+    "(dlcore.layout.flatten_images)",
 }
 
 
