@@ -3,6 +3,13 @@
 #
 #   docker build -f services/docker/gateway.Dockerfile -t simpledl/gateway:0.1.0 .
 #   minikube image build -f services/docker/gateway.Dockerfile -t simpledl/gateway:0.1.0 .
+#   make images                     (all four images: Docker if a daemon answers, else buildah)
+#
+# Base: the official python:3.11 slim image on Debian 12 (bookworm): the Python minor
+# version the project is tested with, glibc (the same manylinux wheels of NumPy and grpcio
+# the tests run on), and a base that scripts/stand_in_base_images.py can make locally (a
+# Debian bootstrap with Debian's Python 3.11) where no container registry answers but
+# Debian's archive does; an Alpine base could not be made there.
 #
 # Two stages. The build stage installs the pinned packages into a virtual environment and
 # assembles /app: the gateway's code, made world-readable (a checkout with umask 077 has

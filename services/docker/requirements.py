@@ -4,7 +4,8 @@
 
 The pins live in one place, pyproject.toml; this only chooses which of them an image
 installs, so the worker image carries no FastAPI and the gateway image no NumPy.
-tests/test_docker.py checks that every third-party module a service imports is covered.
+tests/images/ builds the images and starts each service from its image: a missing
+package shows up there as an ImportError.
 """
 
 from __future__ import annotations
@@ -37,6 +38,30 @@ IMAGES = {
         "grpcio-health-checking",
         "protobuf",
         "prometheus-client",
+        "pydantic",
+        "pydantic-settings",
+    ],
+    # The course: dlcore, the notebooks' packages, and the served stack (notebook 8 starts
+    # it and draws on the pad). Not the tests' or benchmarks' packages, nor grpcio-tools
+    # (the generated gRPC modules are committed).
+    "course": [
+        "numpy",
+        "h5py",
+        "pillow",
+        "tqdm",
+        "matplotlib",
+        "jupyterlab",
+        "ipykernel",
+        "ipywidgets",
+        "ipycanvas",
+        "grpcio",
+        "grpcio-health-checking",
+        "protobuf",
+        "fastapi",
+        "uvicorn",
+        "httpx",
+        "prometheus-client",
+        "python-multipart",
         "pydantic",
         "pydantic-settings",
     ],
