@@ -12,6 +12,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov, for the generic manifest and Dockerfile checks, in its own environment
+# (about 290 MB the project does not share); k8s/checkov.sh pins its version.
+CHECKOV := k8s/.checkov-venv/bin/checkov
 COURSE_DATA := cats mnist-small
 
 .DEFAULT_GOAL := help
@@ -46,11 +49,15 @@ sysdeps: ## install Chromium, nginx, buildah and debootstrap for the browser/ngi
 lab: data ## open the course in JupyterLab (notebooks/)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
 
+$(CHECKOV): k8s/checkov.sh
+	PYTHON=$(PYTHON) k8s/checkov.sh --install
+	@touch $@
+
 # One BLAS thread: the notebooks' stored numbers and run times hold on a busy machine too
 # (several OpenBLAS threads competing for 2 cores made training up to 10x slower).
 # tests/images builds the images (reusing layers from the last build) and runs the stack
 # from them; without root or a builder those tests skip and say how to run them.
-test: data sysdeps ## run the whole test suite and re-run every notebook with nbval (what CI runs)
+test: data sysdeps $(CHECKOV) ## run the whole test suite and re-run every notebook with nbval (what CI runs)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env
 
 # Docker when a daemon answers, else buildah (docs/deploy.md, "Building the images"). The
@@ -77,7 +84,7 @@ lint: $(STAMP) ## check the code with ruff
 deploy-minikube: ## build the images inside minikube and deploy the stack (docs/deploy.md)
 	k8s/deploy-minikube.sh
 
-checkov: ## optional: scan manifests and Dockerfiles with checkov (own venv, ~290 MB, once)
+checkov: ## scan manifests and Dockerfiles with checkov (own venv, ~290 MB, made once; make test runs it too)
 	k8s/checkov.sh
 
 clean: ## remove .venv, caches and build output (keeps downloaded data)

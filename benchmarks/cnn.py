@@ -1,13 +1,13 @@
 """The ``cnn`` case of :mod:`benchmarks.training`: one epoch of the digit CNN, dlcore vs PyTorch.
 
-The network is the ``digits-cnn`` recipe's (:func:`dlcore.digit_recipes.build_digits_cnn`:
+The network is the ``digits-cnn`` recipe's (:func:`dlcore.recipes.digits.build_digits_cnn`:
 conv 3x3 1->16, ReLU, max-pool 2, conv 3x3 16->32, ReLU, max-pool 2, dense 1568->128,
 ReLU, dropout 0.25, dense 128->10, softmax), trained with Adam (lr 0.001) in mini-batches of
 the recipe's size over mnist-small's 18,000 training images — the training step only, no
 augmentation. PyTorch CPU, when importable, trains the same architecture from the same
 initial weights on the same images (float32, plain tensor indexing, no DataLoader).
 
-Target (issue 4): dlcore's epoch ≤ 2.0x PyTorch CPU's.
+Target: dlcore's epoch ≤ 2.0x PyTorch CPU's.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import time
 import numpy as np
 
 from dlcore.data import load_mnist
-from dlcore.digit_recipes import BATCH_SIZE, as_images, build_digits_cnn
+from dlcore.layout import as_images
 from dlcore.optim import Adam
+from dlcore.recipes.digits import BATCH_SIZE, build_digits_cnn
 
 try:  # optional: the comparison runs without it
     import torch
@@ -49,7 +50,9 @@ def torch_cnn(model):
     return net
 
 
-def run_cnn(args, log=lambda message: None) -> dict:
+def run_cnn(args, log=lambda message: None, done=lambda: None) -> dict:
+    """Alternating dlcore and PyTorch epochs; ``log`` gets a line and ``done()`` a call after
+    each measured epoch (``benchmarks.training`` counts them on its progress bar)."""
     mnist = load_mnist("mnist-small")
     X, X_test = as_images(mnist.train_x), as_images(mnist.test_x)
     y = mnist.train_y
@@ -93,9 +96,11 @@ def run_cnn(args, log=lambda message: None) -> dict:
     runs, truns = [], []
     for seed in range(args.repeats):
         runs.append(dlcore_epoch(seed))
+        done()
         log(f"  dlcore epoch: {runs[-1][0]:.2f} s")
         if torch is not None:
             truns.append(torch_epoch(seed))
+            done()
             log(f"  pytorch epoch: {truns[-1][0]:.2f} s")
     result["dlcore"] = {
         "seconds": [r[0] for r in runs],

@@ -1,6 +1,10 @@
 """Training-speed benchmark: dlcore against a plain NumPy reference, PyTorch and the GEMM bound.
 
     python -m benchmarks.training [--json] [--cases cats,mlp,cnn] [--seeds 5] [--plot PNG]
+                                  [--no-progress]
+
+A progress bar per case counts its measured runs on stderr when stderr is a terminal
+(``--progress`` always, ``--no-progress`` never); the bars sit outside the timed code.
 
 Cases (a list, ``CASES``; add one by appending a :class:`Case`):
 
@@ -18,9 +22,9 @@ Cases (a list, ``CASES``; add one by appending a :class:`Case`):
   shuffling scheme, plain tensor indexing — no DataLoader overhead).
 - ``cnn``: the ``digits-cnn`` recipe's network, Adam, one epoch over mnist-small, dlcore
   against the same architecture and initial weights in PyTorch CPU (:mod:`benchmarks.cnn`;
-  issue 4's target: ≤ 2.0x PyTorch).
+  target: ≤ 2.0x PyTorch).
 
-Targets (issue 3): cats ≤ 0.2x the reference's time and within 1.5x of the GEMM bound,
+Targets: cats ≤ 0.2x the reference's time and within 1.5x of the GEMM bound,
 train ≥ 0.98 / test ≥ 0.78; MLP epoch ≤ 1.0x PyTorch. Threads: numpy's BLAS uses every
 core unless ``OPENBLAS_NUM_THREADS`` says otherwise, and PyTorch is given the same count;
 the machine description records it. On a shared, busy machine run with
@@ -48,6 +52,7 @@ from dlcore.data import flatten_images, load_cats, load_mnist, one_hot
 from dlcore.layers import Dense
 from dlcore.model import Sequential
 from dlcore.optim import Adam
+from dlcore.progress import progress_bar, write
 from dlcore.recipes import CAT_LAYER_DIMS, CAT_LEARNING_RATE, CAT_STEPS, train_cats
 
 torch = None  # imported on first use (optional: every comparison runs without it)
@@ -234,9 +239,12 @@ def run_cats(args) -> dict:
     result: dict = {"steps": CAT_STEPS, "matmul_gflops_float32": peak / 1e9}
     result.update(gemm_bounds(CAT_LAYER_DIMS, m, CAT_STEPS, peak))
 
+    # the runs below: dlcore over the seeds and with the recipe's seed, the reference, PyTorch
+    bar = runs_bar(args, "cats", args.seeds + 2 + (load_torch() is not None))
     runs = []
     for seed in range(args.seeds):
         r = train_cats(seed=seed, data=cats)
+        bar.update()
         runs.append({"seed": seed, "seconds": r.training_seconds, **r.metrics})
         log(
             f"  dlcore seed {seed}: {r.training_seconds:.2f} s, train "
@@ -256,6 +264,7 @@ def run_cats(args) -> dict:
         "test_accuracy_max": max(tests),
     }
     recipe = train_cats(data=cats)  # the recipe's own seed: the served model
+    bar.update()
     result["dlcore_recipe_seed"] = {"seconds": recipe.training_seconds, **recipe.metrics}
 
     X64 = cats.train_x.reshape(m, -1).T / 255  # the course's preprocessing, float64
@@ -263,6 +272,7 @@ def run_cats(args) -> dict:
     ref_seconds, params = timed(
         lambda: reference_train(X64, Y, CAT_LAYER_DIMS, CAT_STEPS, CAT_LEARNING_RATE, 0)
     )
+    bar.update()
     result["reference"] = {
         "seconds": ref_seconds,
         "train_accuracy": reference_accuracy(params, X64, Y),
@@ -271,12 +281,14 @@ def run_cats(args) -> dict:
     log(f"  reference: {ref_seconds:.2f} s")
     if load_torch() is not None:
         t_seconds, t_train, t_test = torch_cats(X, Y, X_test, Y_test, 0)
+        bar.update()
         result["pytorch"] = {
             "seconds": t_seconds,
             "train_accuracy": t_train,
             "test_accuracy": t_test,
         }
         log(f"  pytorch: {t_seconds:.2f} s")
+    bar.close()
     ours = result["dlcore"]["seconds_median"]
     result["ratios"] = {
         "dlcore_over_reference": ours / ref_seconds,
@@ -295,6 +307,18 @@ def run_cats(args) -> dict:
         "mean_test_over_seeds_ge_0.78": result["dlcore"]["test_accuracy_mean"] >= 0.78,
     }
     return result
+
+
+def repeated(epoch: Callable[[int], tuple[float, float]], repeats: int, bar) -> dict:
+    """``epoch(seed) -> (seconds, test accuracy)`` for seeds 0..repeats-1, counted on ``bar``:
+    every time, their median and the first run's accuracy."""
+    runs = []
+    for seed in range(repeats):
+        runs.append(epoch(seed))
+        bar.update()
+    seconds = [r[0] for r in runs]
+    return {"seconds": seconds, "seconds_median": statistics.median(seconds),
+            "test_accuracy": runs[0][1]}
 
 
 MLP_DIMS = (784, 256, 128, 10)
@@ -330,12 +354,8 @@ def run_mlp(args) -> dict:
         )
         return seconds, float(np.mean(model.predict(X_test) == mnist.test_y))
 
-    runs = [dlcore_epoch(seed) for seed in range(args.repeats)]
-    result["dlcore"] = {
-        "seconds": [r[0] for r in runs],
-        "seconds_median": statistics.median(r[0] for r in runs),
-        "test_accuracy": runs[0][1],
-    }
+    bar = runs_bar(args, "mlp", args.repeats * (1 + (load_torch() is not None)))
+    result["dlcore"] = repeated(dlcore_epoch, args.repeats, bar)
     log(f"  dlcore epoch: {result['dlcore']['seconds_median']:.3f} s")
 
     if load_torch() is not None:
@@ -362,16 +382,12 @@ def run_mlp(args) -> dict:
                 predicted = net(Xt_test).argmax(dim=1).numpy()
             return seconds, float(np.mean(predicted == mnist.test_y))
 
-        truns = [torch_epoch(seed) for seed in range(args.repeats)]
-        result["pytorch"] = {
-            "seconds": [r[0] for r in truns],
-            "seconds_median": statistics.median(r[0] for r in truns),
-            "test_accuracy": truns[0][1],
-        }
+        result["pytorch"] = repeated(torch_epoch, args.repeats, bar)
         log(f"  pytorch epoch: {result['pytorch']['seconds_median']:.3f} s")
         ratio = result["dlcore"]["seconds_median"] / result["pytorch"]["seconds_median"]
         result["ratios"] = {"dlcore_over_pytorch": ratio}
         result["targets_met"] = {"epoch_vs_pytorch_le_1.0": ratio <= 1.0}
+    bar.close()
     return result
 
 
@@ -379,7 +395,9 @@ def run_cnn(args) -> dict:
     """The digit CNN, one epoch, dlcore vs PyTorch: see :mod:`benchmarks.cnn`."""
     from benchmarks.cnn import run_cnn as run
 
-    return run(args, log)
+    bar = runs_bar(args, "cnn", args.repeats * (1 + (load_torch() is not None)))
+    with bar:
+        return run(args, log, done=bar.update)
 
 
 CASES = [Case("cats", run_cats), Case("mlp", run_mlp), Case("cnn", run_cnn)]
@@ -413,7 +431,12 @@ def machine() -> dict:
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    write(message)  # a line on stderr, above the progress bar
+
+
+def runs_bar(args, case: str, runs: int):
+    """A bar counting a case's measured runs (shown as ``--progress`` says)."""
+    return progress_bar(total=runs, progress=args.progress, desc=case, unit="run")
 
 
 def summary(results: dict) -> str:
@@ -493,6 +516,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="dlcore seeds for the cat case")
     parser.add_argument("--repeats", type=int, default=3, help="repeats for the MLP epoch")
     parser.add_argument("--plot", metavar="PNG", help="also draw the figures into PNG")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars on stderr (default: only when stderr is a terminal)",
+    )
     args = parser.parse_args(argv)
     wanted = args.cases.split(",")
     unknown = set(wanted) - {c.name for c in CASES}

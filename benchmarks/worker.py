@@ -10,7 +10,9 @@ carries a 280x280 PNG drawing (what the page sends), so the numbers include deco
 preprocessing as well as the forward pass. Prints a Markdown table of throughput and
 latency percentiles. Without ``--models-dir`` it uses ``models/`` when the digit models are
 there, otherwise untrained models of the same architectures (the timing is the same).
-The results and the default chosen from them are in ``docs/serving.md``.
+The results and the default chosen from them are in ``docs/serving.md``. A progress bar
+counts the rounds on stderr when stderr is a terminal (``--progress`` always,
+``--no-progress`` never).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image, ImageDraw
 
+from dlcore.progress import progress_bar
 from services.proto import inference_pb2, inference_pb2_grpc
 from services.stack import REPO, free_port
 
@@ -50,7 +53,7 @@ def drawing_png(size: int = 280) -> bytes:
 def untrained_models(directory: Path) -> Path:
     """The served digit architectures with their initial weights, saved as model files."""
     from dlcore import save_model
-    from dlcore.digit_recipes import CNN_INPUT, MLP_INPUT, build_digits_cnn, build_digits_mlp
+    from dlcore.recipes.digits import CNN_INPUT, MLP_INPUT, build_digits_cnn, build_digits_mlp
 
     digits = [str(d) for d in range(10)]
     save_model(build_digits_mlp(), directory / "digits-mlp", input=MLP_INPUT, classes=digits,
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per setting (median)")
     parser.add_argument("--max-batch-size", default="32")
     parser.add_argument("--max-batch-delay-ms", default="2")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="a progress bar on stderr (default: only on a terminal)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,17 +141,21 @@ def main(argv: list[str] | None = None) -> int:
         samples: dict[tuple, list[dict]] = {}
         workers = {batching: start_worker(models_dir, batching, extra)
                    for batching in (False, True)}
+        rounds = len(args.models) * len(args.concurrency) * args.rounds * len(workers)
+        bar = progress_bar(total=rounds, progress=args.progress, desc="rounds", unit="round")
         try:
             # Rounds alternate off/on so that a busy neighbour on the machine slows both
             # settings alike; each row reports the median round.
             for model in args.models:
                 for c in args.concurrency:
+                    bar.set_postfix(model=model, concurrency=c)
                     for _ in range(args.rounds):
                         for batching, (_, target) in workers.items():
                             r = asyncio.run(load(target, model, c, args.requests, png))
                             samples.setdefault((model, c, batching), []).append(r)
-                    print(f"{model} c={c} done", file=sys.stderr, flush=True)
+                            bar.update()
         finally:
+            bar.close()
             for process, _ in workers.values():
                 process.terminate()
                 process.wait(30)

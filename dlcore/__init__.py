@@ -2,7 +2,8 @@
 
 Dense layers follow the course's equations with examples as columns
 (``X: (n_x, m)``, ``Z = W @ A_prev + b``); convolutional layers take images as
-``(m, C, H, W)``. The data layer lives in :mod:`dlcore.data`.
+``(m, C, H, W)``; :mod:`dlcore.layout` converts between them. The data sets live in
+:mod:`dlcore.data`.
 
     >>> from dlcore import Dense, Sequential, GradientDescent
     >>> model = Sequential([Dense(12288, 20), Dense(20, 1, activation="sigmoid")])
@@ -10,18 +11,18 @@ Dense layers follow the course's equations with examples as columns
 
 Modules: :mod:`~dlcore.activations`, :mod:`~dlcore.layers`, :mod:`~dlcore.losses`,
 :mod:`~dlcore.init`, :mod:`~dlcore.optim`, :mod:`~dlcore.model`, :mod:`~dlcore.conv`
-(convolution and pooling), :mod:`~dlcore.digits` (digit preprocessing and augmentation),
-:mod:`~dlcore.gradcheck`, :mod:`~dlcore.io` (model files), :mod:`~dlcore.recipes`
-(the trained models of the course; ``python -m dlcore.train NAME``).
+(convolution and pooling), :mod:`~dlcore.layout` (columns and images: ``flatten_images``,
+``one_hot``, a model's input layout), :mod:`~dlcore.digits` (digit preprocessing and
+augmentation), :mod:`~dlcore.gradcheck`, :mod:`~dlcore.io` (model files),
+:mod:`~dlcore.progress` (the progress bar of long work), :mod:`~dlcore.recipes` (the
+trained models of the course, one module per task; ``python -m dlcore.train NAME``).
 """
 
-__version__ = "0.1.0"
-
 # Importing the layer modules registers their layer types for load_model.
-from dlcore.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D  # noqa: E402
-from dlcore.gradcheck import GradcheckReport, check_layer, check_model  # noqa: E402
-from dlcore.io import ModelFileError, load_model, read_card, save_model  # noqa: E402
-from dlcore.layers import (  # noqa: E402
+from dlcore.conv import AvgPool2D, Conv2D, Flatten, MaxPool2D
+from dlcore.gradcheck import GradcheckReport, check_layer, check_model
+from dlcore.io import ModelFileError, load_model, read_card, save_model
+from dlcore.layers import (
     Dense,
     Dropout,
     Layer,
@@ -32,9 +33,9 @@ from dlcore.layers import (  # noqa: E402
     Tanh,
     register_layer,
 )
-from dlcore.losses import BinaryCrossEntropy, CategoricalCrossEntropy  # noqa: E402
-from dlcore.model import Sequential, TrainingDivergedError  # noqa: E402
-from dlcore.optim import (  # noqa: E402
+from dlcore.losses import BinaryCrossEntropy, CategoricalCrossEntropy
+from dlcore.model import Sequential, TrainingDivergedError
+from dlcore.optim import (
     Adam,
     GradientDescent,
     Momentum,
@@ -43,6 +44,7 @@ from dlcore.optim import (  # noqa: E402
     minibatches,
     time_decay,
 )
+from dlcore.version import __version__
 
 __all__ = [
     "Adam",

@@ -165,10 +165,7 @@ class Conv2D(Layer):
 
     def backward(self, dZ: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """``dZ: (m, C, H_out, W_out) -> dA_prev: (m, C_prev, H, W)``; fills ``grads``."""
-        if not hasattr(self, "cols"):
-            raise RuntimeError(f"{self!r}: backward called before forward")
-        if dZ.shape != self.out_shape:
-            raise ValueError(f"{self!r}: expected dZ of shape {self.out_shape}, got {dZ.shape}")
+        self._check_backward(dZ, "dZ")
         m, _, H_out, W_out = dZ.shape
         dZ_cols = dZ.transpose(1, 0, 2, 3).reshape(self.C, -1)  # (C, m*H_out*W_out)
         W = self.params["W"]
@@ -230,12 +227,6 @@ class _Pool2D(Layer):
                 f"got f={f}, stride={stride}, padding={padding}"
             )
 
-    def _check_dA(self, dA: np.ndarray) -> None:
-        if not hasattr(self, "out_shape"):
-            raise RuntimeError(f"{self!r}: backward called before forward")
-        if dA.shape != self.out_shape:
-            raise ValueError(f"{self!r}: expected dA of shape {self.out_shape}, got {dA.shape}")
-
     def _offsets(self, Xp: np.ndarray, in_shape: tuple[int, ...]):
         """For each position ``(u, v)`` inside the window (``k = u*f + v``), the strided view
         ``Xp[:, :, u + s*y, v + s*x]`` over all windows ``(y, x)``: shape ``(m, C, H_out, W_out)``.
@@ -286,7 +277,7 @@ class MaxPool2D(_Pool2D):
         """``dA: (m, C, H_out, W_out) -> dA_prev: (m, C, H, W)``."""
         if not input_grad:
             return None
-        self._check_dA(dA)
+        self._check_backward(dA)
         dXp = np.zeros(self._padded_shape(), dtype=dA.dtype)
         taken = np.zeros(dA.shape, dtype=bool)  # windows whose winner is already found
         for view, d_view in zip(
@@ -326,7 +317,7 @@ class AvgPool2D(_Pool2D):
         """``dA: (m, C, H_out, W_out) -> dA_prev: (m, C, H, W)``."""
         if not input_grad:
             return None
-        self._check_dA(dA)
+        self._check_backward(dA)
         share = dA / np.asarray(self.f * self.f, dtype=dA.dtype)
         dXp = np.zeros(self._padded_shape(), dtype=dA.dtype)
         for view in self._offsets(dXp, self.in_shape):
@@ -350,18 +341,13 @@ class Flatten(Layer):
         if A_prev.ndim < 2:
             raise ValueError(f"{self!r}: expected A_prev of shape (m, C, H, W), got {A_prev.shape}")
         self.in_shape = A_prev.shape
-        return A_prev.reshape(A_prev.shape[0], -1).T
+        A = A_prev.reshape(A_prev.shape[0], -1).T
+        self.out_shape = A.shape
+        return A
 
     def backward(self, dA: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """``dA: (C*H*W, m) -> dA_prev: (m, C, H, W)``."""
         if not input_grad:
             return None
-        if not hasattr(self, "in_shape"):
-            raise RuntimeError(f"{self!r}: backward called before forward")
-        m = self.in_shape[0]
-        if dA.shape != (int(np.prod(self.in_shape[1:])), m):
-            raise ValueError(
-                f"{self!r}: expected dA of shape ({np.prod(self.in_shape[1:])}, {m}), "
-                f"got {dA.shape}"
-            )
+        self._check_backward(dA)
         return dA.T.reshape(self.in_shape)

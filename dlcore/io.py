@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from dlcore import __version__
 from dlcore.layers import layer_from_spec, layer_to_spec
 from dlcore.model import Sequential
+from dlcore.version import __version__
 
 FORMAT = "dlcore-model"
 FORMAT_VERSION = 1

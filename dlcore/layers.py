@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dlcore.activations import LEAKY_RELU_SLOPE, get_activation
+from dlcore.activations import get_activation
 from dlcore.init import SeedLike, as_generator, initialize
 
 LAYER_TYPES: dict[str, type[Layer]] = {}
@@ -65,6 +65,8 @@ class Layer:
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        #: the shape of the last forward's output; ``None`` until forward has run.
+        self.out_shape: tuple[int, ...] | None = None
 
     def forward(self, A_prev: np.ndarray, training: bool = False) -> np.ndarray:
         return A_prev
@@ -74,6 +76,16 @@ class Layer:
 
     def config(self) -> dict[str, Any]:
         return {}
+
+    def _check_backward(self, grad: np.ndarray, name: str = "dA") -> None:
+        """What every backward checks first: forward has run, and ``grad`` has the shape
+        of forward's output."""
+        if self.out_shape is None:
+            raise RuntimeError(f"{self!r}: backward called before forward")
+        if grad.shape != self.out_shape:
+            raise ValueError(
+                f"{self!r}: expected {name} of shape {self.out_shape}, got {grad.shape}"
+            )
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
@@ -138,17 +150,17 @@ class Dense(Layer):
         Z = (A_prev.T @ W.T).T
         Z += b
         A = self.g.forward(Z)
-        self.A_prev, self.A = A_prev, A
+        self.A_prev, self.A, self.out_shape = A_prev, A, A.shape
         return A
 
     def backward(self, dA: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """``dA: (n_out, m) -> dA_prev: (n_in, m)``; fills ``grads["W"]``, ``grads["b"]``."""
-        self._check_dA(dA)
+        self._check_backward(dA)
         return self.backward_dZ(self.g.backward(dA, self.A), input_grad)
 
     def backward_dZ(self, dZ: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Backward from ``dZ`` directly — the model's entry for the fused ``dZ = A - Y``."""
-        self._check_dA(dZ)
+        self._check_backward(dZ, "dZ")
         A_prev, W = self.A_prev, self.params["W"]
         m = A_prev.shape[1]
         dW, db = self.grads["W"], self.grads["b"]
@@ -162,12 +174,6 @@ class Dense(Layer):
         # the cached activations it meets in the previous layer's backward (mixed memory
         # layouts make those elementwise products several times slower).
         return (dZ.T @ W).T
-
-    def _check_dA(self, dA: np.ndarray) -> None:
-        if not hasattr(self, "A"):
-            raise RuntimeError(f"{self!r}: backward called before forward")
-        if dA.shape != self.A.shape:
-            raise ValueError(f"{self!r}: expected dA of shape {self.A.shape}, got {dA.shape}")
 
     def config(self) -> dict[str, Any]:
         return {
@@ -195,6 +201,7 @@ class Dropout(Layer):
         self.D: np.ndarray | None = None
 
     def forward(self, A_prev: np.ndarray, training: bool = False) -> np.ndarray:
+        self.out_shape = A_prev.shape
         if not training or self.keep_prob == 1:
             self.D = None
             return A_prev
@@ -204,10 +211,9 @@ class Dropout(Layer):
     def backward(self, dA: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         if not input_grad:
             return None
+        self._check_backward(dA)
         if self.D is None:
             return dA
-        if dA.shape != self.D.shape:
-            raise ValueError(f"{self!r}: expected dA of shape {self.D.shape}, got {dA.shape}")
         return dA * self.D / np.asarray(self.keep_prob, dtype=dA.dtype)
 
     def config(self) -> dict[str, Any]:
@@ -225,15 +231,13 @@ class ActivationLayer(Layer):
 
     def forward(self, A_prev: np.ndarray, training: bool = False) -> np.ndarray:
         self.A = self.g.forward(A_prev)
+        self.out_shape = self.A.shape
         return self.A
 
     def backward(self, dA: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         if not input_grad:
             return None
-        if not hasattr(self, "A"):
-            raise RuntimeError(f"{self!r}: backward called before forward")
-        if dA.shape != self.A.shape:
-            raise ValueError(f"{self!r}: expected dA of shape {self.A.shape}, got {dA.shape}")
+        self._check_backward(dA)
         return self.g.backward(dA, self.A)
 
 
@@ -247,7 +251,6 @@ class LeakyReLU(ActivationLayer):
     """``max(Z, 0.01 Z)`` — the slope is fixed at ``activations.LEAKY_RELU_SLOPE``."""
 
     activation = "leaky_relu"
-    slope = LEAKY_RELU_SLOPE
 
 
 @register_layer

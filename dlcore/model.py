@@ -17,8 +17,8 @@ The output gradient is fused: when the last activation is the loss's natural par
 (sigmoid with binary, softmax with categorical cross-entropy) backprop starts from
 ``dZ[L] = A[L] - Y`` (see :mod:`dlcore.losses`). L2 regularisation adds
 ``(l2 / 2m) sum ||W||^2`` to the cost and ``(l2 / m) W`` to every ``dW`` (every parameter
-named ``W``). Nothing here prints; ``fit`` logs through :mod:`logging` and returns a
-history.
+named ``W``). Nothing here prints; ``fit`` logs through :mod:`logging`, draws a progress
+bar on stderr only when asked (:mod:`dlcore.progress`) and returns a history.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
 from dlcore.init import SeedLike, as_generator
 from dlcore.layers import ActivationLayer, Dense, Layer
+from dlcore.layout import COLUMNS, input_layout, one_hot
 from dlcore.losses import Loss, get_loss
 from dlcore.optim import GradientDescent, Optimizer, minibatches
+from dlcore.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ class Sequential:
         return self.layers[0].batch_axis
 
     @property
+    def layout(self) -> str:
+        """``"columns"`` (``X: (n_x, m)``) or ``"images"`` (``X: (m, C, H, W)``); see
+        :mod:`dlcore.layout`."""
+        return input_layout(self)
+
+    @property
     def dtype(self) -> np.dtype:
         """The parameter dtype (float32 or float64); inputs are cast to it."""
         for layer in self.layers:
@@ -75,7 +82,7 @@ class Sequential:
     def prepare(self, X: np.ndarray) -> np.ndarray:
         """``X`` as the model's dtype, examples stored contiguously (a no-op if already so)."""
         X = np.asarray(X)
-        if X.ndim == 2 and self.batch_axis in (-1, 1):
+        if X.ndim == 2 and self.layout == COLUMNS:
             return np.asfortranarray(X, dtype=self.dtype)
         return np.ascontiguousarray(X, dtype=self.dtype)
 
@@ -184,7 +191,7 @@ class Sequential:
         l2: float = 0.0,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None,
         rng: SeedLike = None,
-        progress: bool = False,
+        progress: bool | None = False,
         lr_schedule: Callable[[int], float] | None = None,
         log_every: int = 100,
     ) -> dict[str, list[float]]:
@@ -200,7 +207,8 @@ class Sequential:
             validation_data: ``(X_val, Y_val)`` evaluated after every epoch.
             rng: seed or Generator for the mini-batch shuffling (dropout layers draw
                 their masks from their own ``rng``).
-            progress: show a tqdm progress bar over the epochs.
+            progress: a progress bar over the epochs (:mod:`dlcore.progress`): ``True``
+                show it, ``False`` not, ``None`` only when stderr is a terminal.
             lr_schedule: ``epoch -> lr``, applied at the start of each epoch
                 (see :func:`dlcore.optim.time_decay`).
             log_every: log the cost at INFO level every this many epochs.
@@ -224,11 +232,7 @@ class Sequential:
             X_val, Y_val = validation_data
             X_val = self.prepare(X_val)
             history.update(val_cost=[], val_accuracy=[])
-        epoch_iter: Any = range(epochs)
-        if progress:
-            from tqdm.auto import tqdm
-
-            epoch_iter = tqdm(epoch_iter, desc="training", unit="epoch")
+        epoch_iter = progress_bar(range(epochs), progress=progress, desc="training", unit="epoch")
         for epoch in epoch_iter:
             if lr_schedule is not None:
                 optimizer.lr = float(lr_schedule(epoch))
@@ -257,8 +261,7 @@ class Sequential:
                 scores = self.evaluate(X_val, Y_val)
                 history["val_cost"].append(scores["cost"])
                 history["val_accuracy"].append(scores["accuracy"])
-            if progress:
-                epoch_iter.set_postfix(cost=f"{history['cost'][-1]:.4f}", refresh=False)
+            epoch_iter.set_postfix(cost=f"{history['cost'][-1]:.4f}", refresh=False)
             if log_every and (epoch % log_every == 0 or epoch == epochs - 1):
                 log.info("epoch %d: cost %.6f", epoch, history["cost"][-1])
         return history
@@ -272,7 +275,7 @@ class Sequential:
         parts = []
         for start in range(0, m, batch_size):
             idx = slice(start, start + batch_size)
-            part = X[:, idx] if self.batch_axis in (-1, 1) else X[idx]
+            part = X[:, idx] if self.layout == COLUMNS else X[idx]
             parts.append(self.forward(part))
         return np.concatenate(parts, axis=-1)
 
@@ -310,9 +313,7 @@ class Sequential:
                         f"integer labels must be in [0, {n_out}) for {n_out} classes, "
                         f"got {Y.dtype} labels in [{Y.min()}, {Y.max()}]"
                     )
-                onehot = np.zeros((n_out, Y.shape[0]), dtype=self.dtype)
-                onehot[Y, np.arange(Y.shape[0])] = 1
-                Y = onehot
+                Y = one_hot(Y, n_out, dtype=self.dtype)
             else:
                 Y = Y.reshape(1, -1)
         Y = Y.astype(self.dtype, copy=False)

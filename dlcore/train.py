@@ -1,9 +1,10 @@
 """Command line: train a recipe and write its model files.
 
-    python -m dlcore.train cats [--out models] [--seed N] [--progress]
+    python -m dlcore.train cats [--out models] [--seed N] [--no-progress]
 
 writes ``models/cat.npz`` and ``models/cat.json`` (see :mod:`dlcore.recipes`) and prints
-the metrics.
+the metrics. A progress bar on stderr shows the training when stderr is a terminal
+(``--progress`` shows it anyway, e.g. into a log file; ``--no-progress`` never).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("recipe", choices=sorted(RECIPES), help="what to train")
     parser.add_argument("--out", default="models", help="output directory (default: models)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: the recipe's)")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: only when stderr is a terminal)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log the cost while training")
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -3,7 +3,8 @@
     python scripts/execute_notebooks.py [notebooks/NN-*.ipynb ...]   (default: all)
 
 Runs each notebook in a fresh kernel from its own folder (as JupyterLab and nbval do),
-without storing widget state (it would bloat the file and change on every run), and
+without storing widget state (it would bloat the file and change on every run), with
+each cell's stream output coalesced (a progress bar is stored finished), and
 prints how long each took — the figures in the README's course table. Kernels get
 ``OPENBLAS_NUM_THREADS=1`` unless set, as in `make test`.
 """
@@ -28,6 +29,9 @@ def execute(path: Path) -> float:
         timeout=1200,
         kernel_name="python3",
         store_widget_state=False,
+        # one stream output per cell: a text progress bar is stored as its finished line,
+        # not as every redraw
+        coalesce_streams=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()

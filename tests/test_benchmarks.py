@@ -38,3 +38,10 @@ def test_unknown_case_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--cases", "gpu"])
     assert "unknown cases ['gpu']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--progress", "--no-progress"])
+def test_progress_can_be_forced_on_or_off(capsys, flag):
+    with pytest.raises(SystemExit):
+        main([flag, "--cases", "gpu"])
+    assert "unknown cases ['gpu']" in capsys.readouterr().err  # the flag itself was accepted

@@ -295,7 +295,7 @@ def test_digit_cnn_matches_pytorch_when_available():
     # when it is not installed, as it is not a dependency of dlcore).
     torch = pytest.importorskip("torch")
     from benchmarks.cnn import torch_cnn
-    from dlcore.digit_recipes import build_digits_cnn
+    from dlcore.recipes.digits import build_digits_cnn
 
     model = build_digits_cnn(0)
     net = torch_cnn(model).eval()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import io
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -134,6 +136,21 @@ def test_default_data_dir_is_checkout_datasets(monkeypatch):
     assert default_data_dir() == Path("/somewhere/else")
 
 
+def test_default_data_dir_outside_a_checkout_is_the_user_cache(tmp_path):
+    """dlcore installed outside a checkout caches in the platform's user cache directory."""
+    shutil.copytree(REPO / "dlcore", tmp_path / "lib" / "dlcore")  # the manifest link resolved
+    env = {k: v for k, v in os.environ.items() if k != "DLCORE_DATA_DIR"}
+    env.update(PYTHONPATH=str(tmp_path / "lib"), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    code = "import dlcore.data.store as s; print(s.__file__); print(s.default_data_dir())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    module, data_dir = out.stdout.splitlines()
+    assert Path(module).is_relative_to(tmp_path / "lib")
+    assert Path(data_dir) == tmp_path / "xdg" / "dlcore"
+
+
 # -- fetching from a mirror, verifying, repairing ----------------------------------------
 
 
@@ -147,6 +164,16 @@ def test_fetch_from_mirror_then_idempotent(fake):
     mtimes = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
     store.fetch("digits")
     assert mtimes == {p: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+def test_fetched_and_derived_files_are_readable_by_every_user(fake):
+    """A cache filled by root (a course image, a classroom machine) serves the learner too."""
+    store, _, _ = fake
+    store.fetch("digits-small")  # copied from the mirror, and derived
+    files = [*store.path("digits", "x").parent.parent.glob("digits*/*")]
+    assert files and all(f.stat().st_mode & 0o777 == 0o644 for f in files), {
+        f.name: oct(f.stat().st_mode & 0o777) for f in files
+    }
 
 
 def test_corrupt_cached_file_is_detected_and_repaired(fake):
@@ -184,7 +211,21 @@ def test_corrupt_mirror_file_is_refused_and_cache_untouched(fake):
     assert "checksum mismatch" in message
     target = store.path("digits", "t10k-labels-idx1-ubyte.gz")
     assert not target.exists()
-    assert not list(target.parent.glob("*.part"))  # no temporary file left behind
+    # only the three good files: neither the refused one nor a temporary file
+    others = sorted(n for n in store.manifest["digits"].files if n != target.name)
+    assert sorted(p.name for p in target.parent.iterdir()) == others
+
+
+def test_recompressed_mirror_copy_is_accepted_by_content(fake):
+    """A mirror may hold gzip files compressed by another zlib: same content, other bytes."""
+    store, arrays, _ = fake
+    name = "train-labels-idx1-ubyte.gz"
+    recompressed = gzip.compress(idx_raw(arrays[name]), compresslevel=1, mtime=12345)
+    assert sha(recompressed) != store.manifest["digits"].files[name].sha256
+    (store.mirror / "digits" / name).write_bytes(recompressed)
+    store.fetch("digits")
+    assert store.path("digits", name).read_bytes() == recompressed
+    assert all(s.status == "ok" for s in store.status("digits"))
 
 
 def test_offline_without_mirror_names_file_and_urls(fake):
@@ -322,13 +363,82 @@ def test_interrupted_download_everywhere_leaves_nothing(fake, http_server):
     assert list(folder.iterdir()) == []  # neither a partial file nor a temporary one
 
 
-def test_wrong_bytes_from_server_are_refused(fake, http_server):
+def test_tampered_file_is_downloaded_again(fake, http_server):
     store, arrays, _ = fake
     store.mirror = None
-    files = {n: b"x" * 100 for n in arrays}
+    base = http_server({n: idx_bytes(a) for n, a in arrays.items()})
+    _with_urls(store, "digits", [base + "/{file}"])
+    store.fetch("digits")
+    target = store.path("digits", "train-images-idx3-ubyte.gz")
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    assert {s.name: s.status for s in store.status("digits")}[target.name] == "corrupt"
+    store.fetch("digits")
+    assert target.read_bytes() == idx_bytes(arrays[target.name])
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(arrays)
+
+
+def test_wrong_file_from_server_is_never_used(fake, http_server):
+    store, arrays, _ = fake
+    store.mirror = None
+    name = "t10k-labels-idx1-ubyte.gz"
+    files = {n: idx_bytes(a) for n, a in arrays.items()}
+    files[name] = b"x" * 100
     _with_urls(store, "digits", [http_server(files) + "/{file}"])
-    with pytest.raises(FetchError, match="checksum mismatch: expected sha256"):
+    cached = store.path("digits", name)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"an old corrupt copy")
+    with pytest.raises(FetchError) as err:
         store.fetch("digits")
+    expected = store.manifest["digits"].files[name].sha256
+    actual = sha(b"x" * 100)
+    assert f"checksum mismatch: expected sha256 {expected}, actual {actual}" in str(err.value)
+    assert cached.read_bytes() == b"an old corrupt copy"  # neither replaced nor removed
+    assert sorted(p.name for p in cached.parent.iterdir()) == sorted(arrays)  # no temporary
+
+
+def test_download_must_be_the_published_file(fake, http_server):
+    """Unlike a mirror copy, a download is refused when only its gzip content matches:
+    the URLs serve the published files, and anything else is not what was pinned."""
+    store, arrays, _ = fake
+    store.mirror = None
+    name = "train-labels-idx1-ubyte.gz"
+    files = {n: idx_bytes(a) for n, a in arrays.items()}
+    files[name] = gzip.compress(idx_raw(arrays[name]), compresslevel=1, mtime=12345)
+    _with_urls(store, "digits", [http_server(files) + "/{file}"])
+    with pytest.raises(FetchError, match=f"{name}.*checksum mismatch: expected sha256"):
+        store.fetch("digits")
+    assert not store.path("digits", name).exists()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "stderr, progress, shown",
+    [(_Terminal, True, True), (io.StringIO, True, False), (_Terminal, False, False)],
+    ids=["terminal", "not-a-terminal", "progress-off"],
+)
+def test_download_progress_bar_only_on_a_terminal(
+    fake, http_server, monkeypatch, stderr, progress, shown
+):
+    store, arrays, _ = fake
+    store.mirror, store.progress = None, progress
+    base = http_server({n: idx_bytes(a) for n, a in arrays.items()})
+    _with_urls(store, "digits", [base + "/{file}"])
+    err = stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    store.fetch("digits")
+    text = err.getvalue()
+    if shown:  # a text bar per file, named after it, cleared when done
+        for name in arrays:
+            assert f"\r{name}:   0%|" in text, text
+        assert text.endswith("\r")
+    else:
+        assert text == ""
 
 
 # -- file formats ------------------------------------------------------------------------
@@ -478,6 +588,7 @@ def cli_env(tmp_path):
 def test_cli_fetch_verify_tamper_repair(cli_env, tmp_path):
     fetched = run_cli("fetch", "cats", "mnist-small", env=cli_env)
     assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stderr == ""  # not a terminal: no bar, and no chatter from pooch
     assert "cats: OK" in fetched.stdout and "mnist-small: OK" in fetched.stdout
     verified = run_cli("verify", "cats", "mnist-small", env=cli_env)
     assert verified.returncode == 0, verified.stderr

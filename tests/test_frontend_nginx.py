@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "services" / "docker" / "nginx.conf"
@@ -38,12 +39,6 @@ pytestmark = pytest.mark.skipif(
     reason="Debian's nginx is not installed (apt-get install -y nginx; make test does this "
     "where it runs as root)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def replace_once(text: str, old: str, new: str) -> str:

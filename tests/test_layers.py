@@ -130,3 +130,32 @@ def test_config_round_trip(layer):
 def test_unknown_layer_type_is_refused():
     with pytest.raises(ValueError, match="unknown layer type 'Conv9D'.*Dense"):
         layer_from_spec({"type": "Conv9D", "config": {}})
+
+
+def _every_layer_kind():
+    from dlcore import AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Softmax
+
+    dense = (lambda: Dense(4, 3, rng=0), (4, 5))
+    image = (1, 2, 6, 6)
+    return [
+        dense,
+        (lambda: ReLU(), (3, 5)),
+        (lambda: Softmax(), (3, 5)),
+        (lambda: Dropout(0.5, rng=0), (3, 5)),
+        (lambda: Conv2D(2, 3, 3, padding=1, rng=0), image),
+        (lambda: MaxPool2D(2), image),
+        (lambda: AvgPool2D(2), image),
+        (lambda: Flatten(), image),
+    ]
+
+
+@pytest.mark.parametrize("make, in_shape", _every_layer_kind())
+def test_every_layer_refuses_backward_before_forward_and_a_wrong_shape(make, in_shape):
+    layer = make()
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        layer.backward(np.ones(in_shape))
+    A = layer.forward(np.random.default_rng(0).random(in_shape), training=True)
+    wrong = tuple(n + 1 for n in A.shape)
+    with pytest.raises(ValueError, match=rf"expected d[AZ] of shape \({A.shape[0]}, "):
+        layer.backward(np.ones(wrong))
+    assert layer.backward(np.ones(A.shape)).shape == in_shape

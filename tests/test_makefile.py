@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,12 +39,6 @@ def test_missing_python_is_named_with_a_fix(tmp_path):
     assert result.returncode != 0
     assert "'/nonexistent/python3' is missing or older than Python 3.11" in result.stdout
     assert "apt-get install python3" in result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

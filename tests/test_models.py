@@ -1,4 +1,4 @@
-"""The committed digit models: they load, say what they are, and reach what their cards claim.
+"""The committed models: they load, say what they are, and reach what their cards claim.
 
 These tests never retrain the served models (the CNN takes minutes); they load
 ``models/digits-*.npz`` + ``.json`` and measure them on the official 10,000-image MNIST
@@ -11,19 +11,14 @@ import numpy as np
 import pytest
 
 from dlcore.data import Dataset, load_mnist
-from dlcore.digit_recipes import (
-    DRAWN_TEST_EXAMPLES,
-    as_columns,
-    as_images,
-    train_digits_cnn,
-    train_digits_mlp,
-)
 from dlcore.digits import drawn_like, preprocess_digit, preprocess_digits
 from dlcore.io import load_model, read_card, save_model
+from dlcore.layout import as_columns, as_images, input_layout, to_layout
 from dlcore.recipes import RECIPES
+from dlcore.recipes.digits import DRAWN_TEST_EXAMPLES, train_digits_cnn, train_digits_mlp
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-#: issue 4's targets on the official test set
+#: the digit models' accuracy targets on the official test set (docs/digits.md)
 TARGETS = {"digits-mlp": 0.970, "digits-cnn": 0.988}
 TO_INPUT = {"digits-mlp": as_columns, "digits-cnn": as_images}
 
@@ -31,6 +26,15 @@ TO_INPUT = {"digits-mlp": as_columns, "digits-cnn": as_images}
 @pytest.fixture(scope="module")
 def mnist():
     return load_mnist("mnist-small")
+
+
+@pytest.mark.parametrize(("name", "task"), [("cat", "cat"), ("digits-mlp", "digits"),
+                                            ("digits-cnn", "digits")])
+def test_every_served_card_records_its_task_and_layout(name, task):
+    card = read_card(MODELS / f"{name}.json")  # also verifies the card's own checksum
+    assert card["task"] == task
+    model = load_model(MODELS / f"{name}.npz")
+    assert input_layout(model) == ("images" if name == "digits-cnn" else "columns")
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
@@ -42,6 +46,7 @@ def test_card_describes_a_served_digit_model(name):
     layout, shape = card["input"]["layout"], card["input"]["shape"]
     expected = {"digits-mlp": ("columns", [784]), "digits-cnn": ("images", [1, 28, 28])}
     assert (layout, shape) == expected[name]
+    assert layout == input_layout(load_model(MODELS / f"{name}.npz"))
     assert card["dataset"]["name"] == "mnist-small" and card["dataset"]["test_examples"] == 10000
     assert card["training_seconds"] > 0 and card["training"]["recipe"] == name
     assert card["metrics"]["test_accuracy"] >= TARGETS[name], card["metrics"]
@@ -108,6 +113,17 @@ def test_recipe_smoke_run_is_seeded_and_saves_a_loadable_model(train, mnist, tmp
     )
     loaded = load_model(npz)
     assert loaded.card["task"] == "digits" and loaded.card["training"]["seed"] == 1
+    X = to_layout(data.test_x[:5], input_layout(loaded))
+    np.testing.assert_array_equal(loaded.predict(X), a.model.predict(X))
+
+
+def test_digit_recipes_show_progress_per_epoch(mnist, capsys):
+    train_digits_mlp(seed=1, data=small_digits(mnist, 200, 100), epochs=2, progress=True)
+    err = capsys.readouterr().err
+    assert "training: 100%" in err and "2/2" in err and "epoch/s" in err and "cost=" in err
+    assert "evaluating: 100%" in err and "4/4" in err  # train, test, augmented, drawn
+    train_digits_mlp(seed=1, data=small_digits(mnist, 200, 100), epochs=1)
+    assert capsys.readouterr().err == ""
 
 
 def test_digit_recipes_are_registered():

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,14 +25,6 @@ from benchmarks.serving import (
 )
 from dlcore.digits import preprocess_digit
 from services.worker import preprocess
-
-sys.path.insert(0, str(Path(__file__).parent / "services"))
-from stack_helpers import make_tiny_models  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory) -> Path:
-    return make_tiny_models(tmp_path_factory.mktemp("bench-models"))
 
 
 def test_the_request_is_what_the_page_sends():

@@ -6,6 +6,9 @@
 ((209, 64, 64, 3), ['non-cat', 'cat'])
 >>> X = flatten_images(cats.train_x)         # (12288, 209), float32 in [0, 1]
 
+``flatten_images`` and ``one_hot`` live in :mod:`dlcore.layout` (with the other layout
+conversions) and are re-exported here, next to the loaders they are used with.
+
 Files are listed with their sha256 in ``datasets/manifest.json``; see
 :mod:`dlcore.data.store` for where they come from (cache, mirror, URLs) and the
 ``DLCORE_DATA_DIR`` / ``DLCORE_DATA_MIRROR`` settings. Command line:
@@ -26,7 +29,9 @@ from dlcore.data.errors import (
     UnknownDataset,
 )
 from dlcore.data.formats import read_h5_arrays, read_idx
+from dlcore.data.split import train_dev_split
 from dlcore.data.store import Store, default_store
+from dlcore.layout import flatten_images, one_hot  # their home is dlcore.layout
 
 __all__ = [
     "ChecksumMismatch",
@@ -41,6 +46,7 @@ __all__ = [
     "load_cats",
     "load_mnist",
     "one_hot",
+    "train_dev_split",
 ]
 
 MNIST_CLASSES = [str(d) for d in range(10)]
@@ -109,30 +115,3 @@ def load_mnist(name: str = "mnist-small", *, store: Store | None = None) -> Data
             raise MalformedFile(f"{name} {split} labels: found {labels.max()}, expected 0..9")
         arrays[split] = (images, labels.astype(np.int64))
     return Dataset(*arrays["train"], *arrays["test"], MNIST_CLASSES)
-
-
-def flatten_images(images: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Images ``(m, ...)`` uint8 -> the course's column layout ``(features, m)`` in [0, 1].
-
-    Each column is one image flattened in row-major order (for RGB: row, column, channel),
-    e.g. cats ``(209, 64, 64, 3)`` -> ``(12288, 209)``.
-    """
-    images = np.asarray(images)
-    if images.ndim < 2:
-        raise ValueError(f"flatten_images expects images of shape (m, ...), got {images.shape}")
-    m = images.shape[0]
-    return (images.reshape(m, -1).T / 255.0).astype(dtype)
-
-
-def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
-    """Integer labels ``(m,)`` -> one-hot columns ``(num_classes, m)``."""
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"one_hot expects labels of shape (m,), got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
-            f"one_hot: labels must be in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}"
-        )
-    Y = np.zeros((num_classes, labels.size), dtype=dtype)
-    Y[labels, np.arange(labels.size)] = 1
-    return Y

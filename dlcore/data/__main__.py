@@ -70,10 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     ]:
         p = sub.add_parser(command, help=help_text)
         p.add_argument("names", nargs="+" if command == "fetch" else "*", metavar="NAME")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (shown only on a terminal)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    store = default_store(progress=not args.quiet and sys.stderr.isatty())
+    store = default_store(progress=not args.quiet)  # tqdm shows bars only on a terminal
     command = {"fetch": _fetch, "verify": _verify, "info": _info}[args.command]
     try:
         return command(store, args.names)

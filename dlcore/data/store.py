@@ -5,12 +5,21 @@ A data set is a few files listed in ``datasets/manifest.json`` with their size a
 taking it from (in order) the cache itself, a mirror directory laid out as
 ``<dataset>/<file>``, the data set's URLs, or — for a data set declared as a slice of
 another (``mnist-small``) — by deriving it. Nothing unverified is ever renamed into the
-cache: files are written to a temporary name first.
+cache: files are written to a temporary name beside their target first.
+
+Copying from the mirror and downloading rest on pooch (``pooch.retrieve`` with a mirror
+downloader or its ``HTTPDownloader``): it writes the temporary file, checks its sha256 and
+moves it into place, or deletes it. Ours are the parts pooch has no notion of: a gzip file
+is also accepted when its *content* matches ``sha256_uncompressed`` (mirror copies and
+derived files are re-compressed; gzip bytes differ between zlib versions, the data does
+not), several sources tried in turn, and deriving ``mnist-small`` from ``mnist``.
+A download must be the published file itself (its ``sha256``).
 
 Settings (read here only):
 
 - ``DLCORE_DATA_DIR``: the cache directory. Default: ``datasets/`` of this checkout when
-  dlcore runs from one, otherwise ``$XDG_CACHE_HOME/dlcore`` (``~/.cache/dlcore``).
+  dlcore runs from one, otherwise the user cache directory from platformdirs
+  (``$XDG_CACHE_HOME/dlcore``, i.e. ``~/.cache/dlcore`` on Linux).
 - ``DLCORE_DATA_MIRROR``: a directory laid out as ``<dataset>/<file>`` to take files from
   instead of the network (air-gapped machines, CI).
 """
@@ -19,27 +28,25 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import json
 import logging
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from dlcore.data.errors import ChecksumMismatch, DataError, FetchError, UnknownDataset
+
+# pooch, platformdirs and tqdm are imported where they are used: `import dlcore.data`
+# stays light for code that never fetches (the worker's image does not carry them).
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16
 DOWNLOAD_TIMEOUT_SECONDS = 30
 
 
@@ -109,14 +116,15 @@ def _checkout_root() -> Path | None:
 
 def default_data_dir() -> Path:
     """The cache directory: ``DLCORE_DATA_DIR``, else ``datasets/`` of the checkout, else
-    the user cache directory."""
+    the user cache directory (platformdirs: ``~/.cache/dlcore`` on Linux)."""
     if os.environ.get("DLCORE_DATA_DIR"):
         return Path(os.environ["DLCORE_DATA_DIR"]).expanduser()
     root = _checkout_root()
     if root is not None:
         return root / "datasets"
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "dlcore"
+    import platformdirs
+
+    return platformdirs.user_cache_path("dlcore", appauthor=False)
 
 
 def default_mirror() -> Path | None:
@@ -125,14 +133,34 @@ def default_mirror() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def sha256_of(path: Path, *, gunzip: bool = False) -> str:
-    """sha256 of a file's bytes, or of its decompressed content with ``gunzip=True``."""
+def _mismatch(path: Path, spec: FileSpec, actual: str) -> str:
+    size = path.stat().st_size
+    size_note = f" (size {size} bytes, expected {spec.bytes})" if size != spec.bytes else ""
+    return f"checksum mismatch: expected sha256 {spec.sha256}, actual {actual}{size_note}"
+
+
+def _content_sha256(path: Path) -> str | None:
+    """sha256 of a gzip file's decompressed content; None when it is not readable gzip."""
     digest = hashlib.sha256()
-    opener = gzip.open if gunzip else open
-    with opener(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
+    try:
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+    except (OSError, EOFError, zlib.error):
+        return None
     return digest.hexdigest()
+
+
+def _judge(path: Path, spec: FileSpec) -> tuple[str, str | None]:
+    """The sha256 of ``path``'s bytes and why it is not a good copy of ``spec`` (or None)."""
+    import pooch
+
+    actual = pooch.file_hash(str(path))
+    if actual == spec.sha256:
+        return actual, None
+    if spec.sha256_uncompressed and _content_sha256(path) == spec.sha256_uncompressed:
+        return actual, None
+    return actual, _mismatch(path, spec, actual)
 
 
 def check_file(path: Path, spec: FileSpec) -> str | None:
@@ -141,27 +169,52 @@ def check_file(path: Path, spec: FileSpec) -> str | None:
     A gzip file whose compressed bytes differ is still accepted when its content matches
     ``sha256_uncompressed``: gzip output differs between zlib versions, the data does not.
     """
-    actual = sha256_of(path)
-    if actual == spec.sha256:
-        return None
-    if spec.sha256_uncompressed:
-        try:
-            content = sha256_of(path, gunzip=True)
-        except (OSError, EOFError, zlib.error):
-            content = None
-        if content == spec.sha256_uncompressed:
-            return None
-    size = path.stat().st_size
-    size_note = f" (size {size} bytes, expected {spec.bytes})" if size != spec.bytes else ""
-    return f"checksum mismatch: expected sha256 {spec.sha256}, actual {actual}{size_note}"
+    return _judge(Path(path), spec)[1]
+
+
+class MirrorDownloader:
+    """A pooch downloader copying ``<dataset>/<file>`` (its "URL") from a mirror directory."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def __call__(self, url: str, output_file: str, pooch_: object) -> None:
+        shutil.copyfile(self.root / url, output_file)
+
+
+#: Temporary files are created private (0600); a verified data file is readable by every
+#: user, so a cache filled by root (a course image, a shared classroom machine) serves all.
+DATA_FILE_MODE = 0o644
+
+
+def _retrieve(url: str, sha256: str, target: Path, downloader: Callable) -> None:
+    """``pooch.retrieve`` into ``target``: temporary file, sha256 check, then the move."""
+    import pooch
+
+    logger = pooch.get_logger()  # prints "Downloading data from ..." on stderr at INFO
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        pooch.retrieve(
+            url,
+            known_hash=f"sha256:{sha256}",
+            fname=target.name,
+            path=target.parent,
+            downloader=downloader,
+        )
+    except ValueError as exc:  # pooch's own hash check (the source changed while copied)
+        raise ChecksumMismatch(f"checksum mismatch: {exc}") from exc
+    finally:
+        logger.setLevel(level)
+    target.chmod(DATA_FILE_MODE)
 
 
 @dataclass
 class Store:
     """A cache directory of verified data files, filled from a mirror, URLs or derivation.
 
-    ``manifest`` maps data-set names to specs; ``opener`` (a ``urllib`` opener) and
-    ``progress`` are injectable so tests can run without network or terminal.
+    ``manifest`` maps data-set names to specs. ``progress`` allows a text progress bar on
+    stderr for downloads; tqdm shows it only when stderr is a terminal.
     """
 
     data_dir: Path
@@ -169,7 +222,6 @@ class Store:
     mirror: Path | None = None
     progress: bool = True
     timeout: float = DOWNLOAD_TIMEOUT_SECONDS
-    deriver: dict[str, Callable] = field(default_factory=dict)
 
     def spec(self, name: str) -> DatasetSpec:
         """The spec of data set ``name``; an unknown name lists the known ones."""
@@ -226,12 +278,12 @@ class Store:
         target = self.path(dataset.name, spec.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         tried: list[str] = []
-        for source, produce in self._sources(dataset, spec):
+        for source, install in self._sources(dataset, spec):
             try:
-                self._install(target, spec, produce)
+                install(target)
                 log.info("%s: verified from %s", target, source)
                 return
-            except DataError as exc:
+            except (DataError, OSError) as exc:
                 tried.append(f"{source}: {exc}")
         detail = "\n  ".join(tried) if tried else "no mirror set and no download URL"
         hint = (
@@ -242,79 +294,79 @@ class Store:
         raise FetchError(f"could not fetch {dataset.name}/{spec.name}{hint}; tried:\n  {detail}")
 
     def _sources(self, dataset: DatasetSpec, spec: FileSpec):
-        """(description, writer) pairs in the order to try; a writer fills a temp file."""
+        """(description, install) pairs in the order to try; ``install(target)`` puts a
+        verified file at ``target`` or raises."""
         if self.mirror is not None:
             mirrored = self.mirror / dataset.name / spec.name
-            if mirrored.is_file():
-                yield f"mirror {mirrored}", lambda tmp: shutil.copyfile(mirrored, tmp)
-            else:
-                yield f"mirror {mirrored}", _missing(mirrored)
+            yield f"mirror {mirrored}", lambda target: self._copy_from_mirror(dataset, spec, target)
         for template in dataset.urls:
             url = template.format(file=spec.name)
-            yield url, lambda tmp, url=url: self._download(url, tmp, spec)
+            yield url, lambda target, url=url: self._download(url, spec, target)
         if dataset.derive:
-            base = dataset.derive["from"]
             yield (
-                f"derived from {base}",
-                lambda tmp: self._derive(dataset, spec, tmp),
+                f"derived from {dataset.derive['from']}",
+                lambda target: self._derive(dataset, spec, target),
             )
 
-    def _install(self, target: Path, spec: FileSpec, produce: Callable[[Path], None]) -> None:
+    def _copy_from_mirror(self, dataset: DatasetSpec, spec: FileSpec, target: Path) -> None:
+        # The mirror file is judged where it lies (either sha256 may accept it); pooch then
+        # checks that the copy has the very bytes that were accepted.
+        key = f"{dataset.name}/{spec.name}"
+        mirrored = self.mirror / key
+        if not mirrored.is_file():
+            raise FetchError("not in the mirror")
+        actual, problem = _judge(mirrored, spec)
+        if problem:
+            raise ChecksumMismatch(problem)
+        _retrieve(key, actual, target, MirrorDownloader(self.mirror))
+
+    def _download(self, url: str, spec: FileSpec, target: Path) -> None:
+        import pooch
+        import requests.exceptions  # pooch's HTTP layer
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=spec.bytes,
+            unit="B",
+            unit_scale=True,
+            desc=spec.name,
+            leave=False,
+            disable=None if self.progress else True,  # None: only on a terminal
+        )
+        http = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK, timeout=self.timeout)
+
+        def download_and_check(url: str, output_file: str, pooch_: object) -> None:
+            http(url, output_file, pooch_)
+            actual = pooch.file_hash(output_file)
+            if actual != spec.sha256:  # worded like `verify`; pooch's check follows
+                raise ChecksumMismatch(_mismatch(Path(output_file), spec, actual))
+
+        try:
+            with bar:
+                _retrieve(url, spec.sha256, target, download_and_check)
+        except requests.exceptions.ChunkedEncodingError as exc:  # connection dropped
+            raise FetchError(f"download interrupted: {exc}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise FetchError(f"download failed: {exc}") from exc
+
+    def _derive(self, dataset: DatasetSpec, spec: FileSpec, target: Path) -> None:
+        # Ours, not pooch's: a derived gzip's bytes depend on the local zlib, so only its
+        # content sha256 can accept it, and pooch checks one hash of the bytes.
+        source_dir = self.fetch(dataset.derive["from"])
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=".part", dir=target.parent
         )
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            try:
-                produce(tmp)
-            except OSError as exc:
-                raise FetchError(str(exc)) from exc
+            _derive_idx_slice(source_dir / spec.name, tmp, dataset.derive)
             problem = check_file(tmp, spec)
             if problem:
                 raise ChecksumMismatch(problem)
+            tmp.chmod(DATA_FILE_MODE)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-
-    def _download(self, url: str, tmp: Path, spec: FileSpec) -> None:
-        try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
-                total = int(response.headers.get("Content-Length") or spec.bytes)
-                received = 0
-                with (
-                    open(tmp, "wb") as out,
-                    tqdm(
-                        total=total,
-                        unit="B",
-                        unit_scale=True,
-                        desc=spec.name,
-                        disable=not self.progress,
-                        leave=False,
-                    ) as bar,
-                ):
-                    while chunk := response.read(CHUNK):
-                        out.write(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-        except http.client.HTTPException as exc:  # e.g. IncompleteRead: connection dropped
-            raise FetchError(f"download interrupted: {exc!r}") from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise FetchError(f"download failed: {exc}") from exc
-        if received < total:
-            raise FetchError(f"download interrupted after {received} of {total} bytes")
-
-    def _derive(self, dataset: DatasetSpec, spec: FileSpec, tmp: Path) -> None:
-        derive = self.deriver.get(dataset.name) or _derive_idx_slice
-        source_dir = self.fetch(dataset.derive["from"])
-        derive(source_dir / spec.name, tmp, dataset.derive)
-
-
-def _missing(path: Path) -> Callable[[Path], None]:
-    def produce(_tmp: Path) -> None:
-        raise FetchError("not in the mirror")
-
-    return produce
 
 
 def _derive_idx_slice(source: Path, tmp: Path, derive: dict) -> None:

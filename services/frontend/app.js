@@ -9,12 +9,10 @@ const $ = (id) => document.getElementById(id);
 
 // ---- talking to the API -------------------------------------------------------------------
 
-const PLAIN_STATUS = {
-  500: "Something went wrong on the server.",
-  502: "The model server had a problem. Try again.",
-  503: "The model server is not available right now (it may be starting). Try again in a moment.",
-  504: "The model server took too long to answer. Try again.",
-};
+// Every error answer of the gateway carries `message`, one sentence for a person, worded in
+// services/gateway/errors.py for this page and the notebook's drawing pad alike; the page
+// shows it as it is. Only what cannot come from the gateway is worded here: no connection,
+// an error page from something in between (a proxy, an Ingress with no gateway behind it).
 
 // POST JSON or a FormData to an API path; resolve to the answer or throw an Error whose
 // message can be shown as it is.
@@ -37,20 +35,15 @@ async function callApi(path, body) {
     answer = null;
   }
   if (!response.ok) {
-    // Trouble behind the gateway gets a plain sentence; a problem with what was sent gets
-    // the gateway's own explanation, which says what to change.
-    const detail = answer && typeof answer.detail === "string" ? answer.detail : "";
-    const text = response.status >= 500 ? PLAIN_STATUS[response.status] : capitalise(detail);
-    throw new Error(text || `The server answered with an error (HTTP ${response.status}).`);
+    const message = answer && typeof answer.message === "string" ? answer.message : "";
+    const notTheGateway = `The gateway did not answer: HTTP ${response.status} came from ` +
+      `a server in between. Is the stack still running?`;
+    throw new Error(message.trim() ? message : notTheGateway);
   }
   if (answer === null) {
     throw new Error("The server's answer could not be read.");
   }
   return answer;
-}
-
-function capitalise(text) {
-  return text ? text.charAt(0).toUpperCase() + text.slice(1).replace(/\.?$/, ".") : "";
 }
 
 function showError(element, message) {

@@ -1,7 +1,8 @@
 """How the gateway says no: one JSON error shape, and the status for every known failure.
 
 Every error response is ``{"error": code, "detail": plain-language message,
-"request_id": id}`` (plus ``"errors"``, a list of field problems, for invalid requests):
+"message": the sentence to show a person, "request_id": id}`` (plus ``"errors"``, a list
+of field problems, for invalid requests):
 
 =====  ==========================  ===============================================
  400   ``invalid_request``         the JSON does not match the schema (field list)
@@ -21,6 +22,13 @@ Every error response is ``{"error": code, "detail": plain-language message,
 
 Schema errors are 400, not FastAPI's default 422: serving systems (Triton, KServe,
 BentoML) answer 400 for invalid input, and clients need one status for "fix your request".
+
+This module is the one home of the words a learner reads when something fails. ``detail``
+is for whoever called the API (it names deadlines, gRPC codes, request ids); ``message``
+is the sentence the web page and the notebook's drawing pad show as it is: for a 4xx the
+detail written as a sentence (it says what to change), for a 5xx a plain sentence from
+:data:`SERVER_MESSAGES` without the internals. The clients word only what cannot come
+from the gateway (no connection, an error page from a proxy in between).
 """
 
 from __future__ import annotations
@@ -31,6 +39,25 @@ import grpc
 
 from services import imaging
 from services.gateway.fetch import FetchError
+
+#: What a person is shown for a failure behind the gateway (``message`` of a 5xx answer).
+SERVER_MESSAGES = {
+    500: "Something went wrong on the server.",
+    502: "The model server had a problem. Try again.",
+    503: "The model server is not available right now (it may be starting). "
+         "Try again in a moment.",
+    504: "The model server took too long to answer. Try again.",
+}
+
+
+def sentence(detail: str) -> str:
+    """``detail`` as a sentence to show as it is: capitalised, ending with one period.
+
+    ``"the drawing is empty (draw a digit first)"`` -> ``"The drawing is empty (draw a
+    digit first)."``
+    """
+    detail = detail.strip()
+    return detail[:1].upper() + detail[1:].rstrip(".") + "." if detail else ""
 
 
 class ApiError(Exception):
@@ -51,9 +78,16 @@ class ApiError(Exception):
         self.errors = errors
         self.headers = headers or {}
 
+    @property
+    def message(self) -> str:
+        """The sentence a client shows a person (see the module docstring)."""
+        if self.status >= 500:
+            return SERVER_MESSAGES.get(self.status, SERVER_MESSAGES[500])
+        return sentence(self.detail) or f"The request was refused (HTTP {self.status})."
+
     def body(self, request_id: str) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "detail": self.detail,
-                                "request_id": request_id}
+                                "message": self.message, "request_id": request_id}
         if self.errors is not None:
             body["errors"] = self.errors
         return body

@@ -42,7 +42,8 @@ class DigitRequest(BaseModel):
         examples=["data:image/png;base64,iVBORw0KGgo..."],
     )
     model: Literal["cnn", "mlp"] | None = Field(
-        None, description="which digit model to use; default: the one with the best test accuracy"
+        None, description="which digit model to use; default: the worker's default digit "
+        "model (WORKER_DEFAULT_DIGIT_MODEL, digits-cnn)"
     )
     saliency: bool = Field(False, description="also return a saliency map")
 
@@ -129,5 +130,9 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="machine-readable code, e.g. invalid_input")
     detail: str = Field(description="what went wrong, in plain words")
+    message: str = Field(
+        description="the same for a person, one sentence to show as it is (what the web page "
+        "and the drawing pad show); for 5xx without internals such as deadlines or gRPC codes"
+    )
     request_id: str
     errors: list[dict[str, str]] | None = Field(None, description="field problems (400 only)")

@@ -57,21 +57,21 @@ class InferenceServicer:
     """
 
     def ClassifyCat(self, request, context):
-        """Is this photo a cat? Uses the model whose card says task "cat".
+        """Is this photo a cat? Uses the requested cat model (task "cat"), or the default one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ClassifyDigit(self, request, context):
-        """Which digit is drawn? Uses the requested digit model, or the best one.
+        """Which digit is drawn? Uses the requested digit model (task "digits"), or the default.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListModels(self, request, context):
-        """Every model the worker loaded, with its card.
+        """Every model the worker loaded, sorted by name, with its card.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

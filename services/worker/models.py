@@ -5,10 +5,16 @@ Every ``<name>.npz`` + ``<name>.json`` pair in the models directory is loaded wi
 :func:`dlcore.load_model`, which checks both files' checksums; one bad file stops the
 worker from starting (:class:`ModelLoadError` names the file and what is wrong).
 
-A model's *task* ("cat" or "digits") comes from its card: the ``task`` field when present,
-otherwise its class names (``["non-cat", "cat"]`` or the ten digits). The input layout
-comes from the model itself: a first layer with ``batch_axis = 0`` takes image tensors
-``(m, 1, 28, 28)`` (the CNN), anything else takes columns ``(n_x, m)`` (dense models).
+- **Task**: the card's ``task`` field, ``"cat"`` or ``"digits"`` (the recipes write it).
+  A card without a valid task stops the worker: nothing is guessed from names or classes.
+- **Input layout**: from :mod:`dlcore.layout` — the first layer says columns ``(n_x, m)``
+  or images ``(m, C, H, W)``, the card's ``input.shape`` the shape of one example.
+- **Default model** of a task (what a request naming no model gets): a worker setting
+  (``WORKER_DEFAULT_CAT_MODEL``, ``WORKER_DEFAULT_DIGIT_MODEL``). When the worker serves any
+  model of a task, the default must name one of them, or the worker refuses to start; a
+  task without served models has no default.
+- **Names** a request may use: the model's file name (``"digits-cnn"``), or the part after
+  the task (``"cnn"`` for ``"digits-cnn"``); the same rule applies to the default settings.
 
 dlcore layers cache their inputs during ``forward`` for ``backward``, so one model object
 must not run two passes at once: every pass holds the model's lock.
@@ -17,6 +23,7 @@ must not run two passes at once: every pass holds the model's lock.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +31,15 @@ from typing import Any
 import numpy as np
 
 import dlcore
+from dlcore import layout
 from dlcore.model import Sequential
+from services.worker.settings import DEFAULT_MODEL_FIELDS, WorkerSettings
 
 CAT = "cat"
 DIGITS = "digits"
+TASKS = (CAT, DIGITS)
 DIGIT_CLASSES = [str(d) for d in range(10)]
+CAT_CLASSES = ["non-cat", "cat"]
 
 
 class ModelLoadError(RuntimeError):
@@ -49,38 +60,22 @@ class ServedModel:
     card: dict[str, Any]
     model: Sequential
     example_shape: tuple[int, ...]  # one example as the model takes it, batch axis of size 1
+    is_default: bool = False  # answers the task's requests that name no model
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def batch_axis(self) -> int:
         """0 for image tensors ``(m, C, H, W)``, -1 for columns ``(n_x, m)``."""
-        return 0 if self.model.batch_axis == 0 else -1
-
-    @property
-    def accuracy(self) -> float:
-        """How good the card says the model is, to pick the default: the accuracy on
-        drawn-like test digits when the card has it (what the served model sees), else the
-        test accuracy, else 0."""
-        metrics = self.card.get("metrics") or {}
-        for key in ("drawn_test_accuracy", "test_accuracy"):
-            value = metrics.get(key)
-            if isinstance(value, int | float):
-                return float(value)
-        return 0.0
+        return 0 if self.model.layout == layout.IMAGES else -1
 
     def example(self, x: np.ndarray) -> np.ndarray:
-        """One input (a 28x28 digit, a 64x64x3 photo, ...) in this model's layout.
-
-        The pixels are flattened row-major in both layouts, matching
-        ``dlcore.data.flatten_images`` for columns and ``(1, C, H, W)`` for images.
-        """
-        x = np.asarray(x, dtype=self.model.dtype)
-        if x.size != int(np.prod(self.example_shape)):
-            raise ValueError(
-                f"model {self.name} takes {int(np.prod(self.example_shape))} values per "
-                f"example, got an input of shape {x.shape}"
-            )
-        return x.reshape(self.example_shape)
+        """One input (a 28x28 digit, a 64x64x3 photo's 12288 values, ...) in this model's
+        layout: ``(n_x, 1)`` columns or ``(1, C, H, W)`` images
+        (:func:`dlcore.layout.as_example`)."""
+        try:
+            return layout.as_example(x, self.example_shape, self.model.dtype)
+        except ValueError as e:
+            raise ValueError(f"model {self.name}: {e}") from None
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Output activations ``(n_out, m)`` for a batch in this model's layout."""
@@ -101,39 +96,48 @@ class ServedModel:
         return magnitude / peak if peak > 0 else magnitude
 
 
-def _task_of(name: str, card: dict[str, Any], classes: list[str]) -> str | None:
+def _served_model(stem: str, model: Sequential) -> ServedModel:
+    card = model.card
     task = card.get("task")
-    if task in (CAT, DIGITS):
-        return task
-    if classes == DIGIT_CLASSES or name.startswith("digits"):
-        return DIGITS
-    if "cat" in classes or name.startswith("cat"):
-        return CAT
-    return None
+    if task not in TASKS:
+        raise ModelLoadError(
+            f"model {stem}: its card has no valid 'task' (found {task!r}; expected one of "
+            f"{', '.join(map(repr, TASKS))}); train it with a current recipe "
+            "(python -m dlcore.train) or save it with save_model(..., task=...)"
+        )
+    classes = [str(c) for c in (card.get("classes") or [])]
+    if not classes:
+        classes = list(DIGIT_CLASSES if task == DIGITS else CAT_CLASSES)
+    card_input = card.get("input") or {}
+    try:
+        card_layout = card_input.get("layout")
+        if card_layout in layout.LAYOUTS and card_layout != model.layout:
+            raise ValueError(f"its card says {card_layout} but its first layer takes "
+                             f"{model.layout}")
+        example_shape = layout.example_shape(model, card_input.get("shape"))
+    except ValueError as e:
+        raise ModelLoadError(f"model {stem}: {e}") from None
+    return ServedModel(
+        name=stem, task=task, classes=classes, card=card, model=model,
+        example_shape=example_shape,
+    )
 
 
-def _example_shape(name: str, model: Sequential, card: dict[str, Any]) -> tuple[int, ...]:
-    shape = (card.get("input") or {}).get("shape")
-    if not (isinstance(shape, list) and shape and all(isinstance(n, int) for n in shape)):
-        first = model.layers[0]
-        n_in = getattr(first, "n_in", None)
-        if model.batch_axis == 0 or n_in is None:
-            raise ModelLoadError(
-                f"model {name}: its card has no input shape (card['input']['shape']) and it "
-                "cannot be read from the first layer"
-            )
-        shape = [n_in]
-    if model.batch_axis == 0:
-        return (1, *shape)
-    return (int(np.prod(shape)), 1)
-
-
-def load_models(models_dir: Path) -> dict[str, ServedModel]:
+def load_models(
+    models_dir: Path, defaults: Mapping[str, str] | None = None
+) -> dict[str, ServedModel]:
     """Load and verify every model in ``models_dir``; ``{name: ServedModel}``.
 
+    Args:
+        models_dir: the directory of ``<name>.npz`` + ``<name>.json`` pairs.
+        defaults: ``{task: model name}``, the model for requests that name none
+            (default: the worker settings' defaults, ``WorkerSettings().default_models()``
+            without the environment).
+
     Raises:
-        ModelLoadError: the directory is missing or empty, or a model file fails its
-            checksum or cannot be rebuilt (the message names the file).
+        ModelLoadError: the directory is missing or empty, a model file fails its
+            checksum or cannot be rebuilt, a card has no valid task, or a default is not
+            a served model of its task (the message names the file or the setting).
     """
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
@@ -146,64 +150,70 @@ def load_models(models_dir: Path) -> dict[str, ServedModel]:
         )
     served = {}
     for stem in stems:
-        path = models_dir / f"{stem}.json"
         try:
-            model = dlcore.load_model(path)
+            model = dlcore.load_model(models_dir / f"{stem}.json")
         except dlcore.ModelFileError as e:
             raise ModelLoadError(f"model {stem} failed verification: {e}") from e
-        card = model.card
-        name = str(card.get("name") or stem)
-        classes = [str(c) for c in (card.get("classes") or [])]
-        task = _task_of(name, card, classes)
-        if task is None:
-            raise ModelLoadError(
-                f"model {stem}: cannot tell what it classifies (no 'task' in its card and "
-                f"classes {classes} are neither digits nor cat/non-cat)"
-            )
-        if task == DIGITS and not classes:
-            classes = DIGIT_CLASSES
-        if task == CAT and not classes:
-            classes = ["non-cat", "cat"]
-        served[stem] = ServedModel(
-            name=stem,
-            task=task,
-            classes=classes,
-            card=card,
-            model=model,
-            example_shape=_example_shape(stem, model, card),
-        )
+        served[stem] = _served_model(stem, model)
+    _mark_defaults(served, built_in_defaults() if defaults is None else defaults)
     return served
 
 
-def default_model(models: dict[str, ServedModel], task: str) -> ServedModel | None:
-    """The model used when a request names none: the most accurate one for ``task``.
-
-    Ties go to the convolutional model, then to the name (so the choice is stable).
-    """
-    candidates = [m for m in models.values() if m.task == task]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda m: (m.accuracy, m.batch_axis == 0, m.name))
+def built_in_defaults() -> dict[str, str]:
+    """The default model of each task when no setting changes it."""
+    fields = WorkerSettings.model_fields
+    return {task: fields[name].default for task, name in DEFAULT_MODEL_FIELDS.items()}
 
 
-def resolve_model(models: dict[str, ServedModel], task: str, requested: str) -> ServedModel:
-    """The model a request asks for: "" (default), "cnn"/"mlp", or a full name.
+def _mark_defaults(models: dict[str, ServedModel], defaults: Mapping[str, str]) -> None:
+    for task in TASKS:
+        if not any(m.task == task for m in models.values()):
+            continue  # this worker serves no model of the task: nothing to default to
+        name = defaults.get(task, "")
+        model = _lookup(models, task, name)
+        if model is None:
+            setting = "WORKER_" + DEFAULT_MODEL_FIELDS[task].upper()
+            raise ModelLoadError(
+                f"the default {task} model {name!r} ({setting}) is not one of the {task} "
+                f"models this worker serves: {', '.join(_names(models, task))}"
+            )
+        model.is_default = True
+
+
+def _lookup(models: Mapping[str, ServedModel], task: str, name: str) -> ServedModel | None:
+    name = name.strip()
+    for candidate in (name, f"{task}-{name}"):
+        model = models.get(candidate)
+        if name and model is not None and model.task == task:
+            return model
+    return None
+
+
+def _names(models: Mapping[str, ServedModel], task: str) -> list[str]:
+    return sorted(m.name for m in models.values() if m.task == task)
+
+
+def default_model(models: Mapping[str, ServedModel], task: str) -> ServedModel | None:
+    """The model used when a request for ``task`` names none (``None``: no such model)."""
+    return next((m for m in models.values() if m.task == task and m.is_default), None)
+
+
+def resolve_model(models: Mapping[str, ServedModel], task: str, requested: str) -> ServedModel:
+    """The model a request asks for: "" (the task's default), "cnn"/"mlp", or a full name.
 
     Raises:
         UnknownModel: no such model for this task (the message lists the served ones).
     """
-    requested = requested.strip()
-    if not requested:
+    if not requested.strip():
         model = default_model(models, task)
         if model is None:
             raise UnknownModel(f"this worker serves no {task} model")
         return model
-    for name in (requested, f"{task}-{requested}"):
-        model = models.get(name)
-        if model is not None and model.task == task:
-            return model
-    served = sorted(m.name for m in models.values() if m.task == task)
+    model = _lookup(models, task, requested)
+    if model is not None:
+        return model
+    served = _names(models, task)
     raise UnknownModel(
-        f"no {task} model called {requested!r}; this worker serves: "
+        f"no {task} model called {requested.strip()!r}; this worker serves: "
         f"{', '.join(served) if served else 'none'}"
     )

@@ -1,7 +1,7 @@
 """From a request's image to the array a model takes — the same steps the course uses.
 
 - Cats: decode as RGB, crop the centre square, resize to 64x64 (Lanczos), then
-  ``dlcore.data.flatten_images`` (uint8 / 255, pixels row by row, channels last), the
+  ``dlcore.layout.flatten_images`` (uint8 / 255, pixels row by row, channels last), the
   preprocessing the cat model was trained with (its card's ``input.preprocessing``).
 - Digits: decode as RGBA, or take the pixel array as sent, then
   ``dlcore.digits.preprocess_digit``: MNIST-style cropping, scaling into a 20x20 box and
@@ -18,8 +18,8 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-from dlcore.data import flatten_images
 from dlcore.digits import EmptyDrawingError, preprocess_digit
+from dlcore.layout import flatten_images
 from services import imaging
 from services.proto import inference_pb2
 

@@ -4,8 +4,9 @@ Start-up order, so that nobody gets an answer from a half-loaded worker:
 
 1. bind the port and start serving with health ``NOT_SERVING`` (the Inference calls
    answer ``UNAVAILABLE``);
-2. load and verify every model (off the event loop); a bad file stops the worker with
-   :class:`~services.worker.models.ModelLoadError` naming the file;
+2. load and verify every model (off the event loop) and check the default-model settings;
+   a bad file or a default that is not served stops the worker with
+   :class:`~services.worker.models.ModelLoadError` naming the file or the setting;
 3. run one forward pass per model (warm-up), then switch health to ``SERVING``.
 
 Each call runs its decoding and preprocessing, and the forward pass, in a thread pool, so
@@ -49,7 +50,6 @@ from services.worker.models import (
     DIGITS,
     ServedModel,
     UnknownModel,
-    default_model,
     load_models,
     resolve_model,
 )
@@ -189,7 +189,6 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     async def _list_models(
         self, request: inference_pb2.ListModelsRequest
     ) -> inference_pb2.ListModelsReply:
-        defaults = {default_model(self.models, task) for task in (CAT, DIGITS)}
         return inference_pb2.ListModelsReply(
             models=[
                 inference_pb2.ModelInfo(
@@ -197,7 +196,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     task=m.task,
                     classes=m.classes,
                     card_json=json.dumps(m.card),
-                    is_default=m in defaults,
+                    is_default=m.is_default,
                 )
                 for m in sorted(self.models.values(), key=lambda m: m.name)
             ]
@@ -318,14 +317,15 @@ class Worker:
             await self.health.set(service, SERVING)
         log.info(
             "ready: %s; batching %s",
-            ", ".join(f"{m.name} ({m.task})" for m in models.values()),
+            ", ".join(f"{m.name} ({m.task}{', default' if m.is_default else ''})"
+                      for m in models.values()),
             f"on (max {settings.max_batch_size}, {settings.max_batch_delay_ms:g} ms)"
             if settings.batching else "off",
         )
 
     def _load_and_warm_up(self) -> dict[str, ServedModel]:
         start = time.perf_counter()
-        models = load_models(self.settings.models_dir)
+        models = load_models(self.settings.models_dir, self.settings.default_models())
         for model in models.values():
             model.predict_proba(model.example(np.zeros(model.example_shape)))
         log.info("loaded and verified %d models from %s in %.2f s", len(models),

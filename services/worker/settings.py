@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.imaging import DEFAULT_MAX_PIXELS
 
 REPO = Path(__file__).resolve().parents[2]
+#: The setting that names each task's default model (environment: WORKER_ + upper case).
+DEFAULT_MODEL_FIELDS = {"cat": "default_cat_model", "digits": "default_digit_model"}
 
 
 class WorkerSettings(BaseSettings):
@@ -27,6 +29,17 @@ class WorkerSettings(BaseSettings):
         9464, ge=0, le=65535, description="Prometheus /metrics HTTP port; 0 turns it off"
     )
     models_dir: Path = Field(REPO / "models", description="directory of <name>.npz + .json")
+    # The model a request that names none gets, one setting per task. Checked at start-up:
+    # when the worker serves any model of the task, the setting must name one of them
+    # (a file name such as "digits-mlp", or what a request may send: "mlp"), else the
+    # worker refuses to start and lists them; a task the worker serves no model for has no
+    # default (its calls answer NOT_FOUND). Nothing is ranked by a metric.
+    default_cat_model: str = Field(
+        "cat", min_length=1, description="the cat model for requests that name none"
+    )
+    default_digit_model: str = Field(
+        "digits-cnn", min_length=1, description="the digit model for requests that name none"
+    )
     # On by default, from the measurements in docs/serving.md ("Micro-batching"): under
     # concurrent load (8-128 calls in flight) it raised throughput by 5-70 % and cut tail
     # latency; a lone request never waits (the batcher only waits while other requests
@@ -69,3 +82,7 @@ class WorkerSettings(BaseSettings):
         DEFAULT_MAX_PIXELS, ge=1, description="largest image (width x height) decoded"
     )
     log_level: str = Field("INFO", description="logging level name")
+
+    def default_models(self) -> dict[str, str]:
+        """``{task: model}`` for requests that name no model (the ``default_*`` settings)."""
+        return {task: getattr(self, name) for task, name in DEFAULT_MODEL_FIELDS.items()}

@@ -1,4 +1,5 @@
-"""Fixtures for the served-stack tests (helpers live in ``stack_helpers.py``)."""
+"""Fixtures for the served-stack tests (helpers live in ``stack_helpers.py``; ``tiny_models``
+and the shared plumbing in ``tests/conftest.py`` and ``tests/helpers.py``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from stack_helpers import ImageServer, encode, make_tiny_models, photo
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> Path:
-    return make_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+from stack_helpers import ImageServer, encode, photo
 
 
 @pytest.fixture

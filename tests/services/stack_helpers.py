@@ -1,10 +1,9 @@
-"""Helpers for the served-stack tests: small real dlcore models, images, a local image server.
+"""Helpers for the served-stack tests: the trained models, images, a local image server.
 
-The tiny models are real ``dlcore`` models saved with ``dlcore.save_model`` (random weights,
-the served architectures' input layouts), so the worker is exercised exactly as in
-production without training anything. Tests that need the trained models in ``models/``
-(a drawn 3 must come back as 3) use :func:`repo_models` and skip with the reason when
-they have not been trained yet.
+The untrained models most tests serve (the ``tiny_models`` fixture) come from
+``tests/helpers.py``. Tests that need the trained models in ``models/`` (a drawn 3 must
+come back as 3) use :func:`repo_models` and skip with the reason when they have not been
+trained yet.
 """
 
 from __future__ import annotations
@@ -17,41 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO, SERVED_MODELS
 from PIL import Image
-
-REPO = Path(__file__).resolve().parents[2]
-SERVED_MODELS = ("cat", "digits-mlp", "digits-cnn")
-
-
-def make_tiny_models(directory: Path) -> Path:
-    """cat, digits-mlp and digits-cnn with random weights (CNN marked the more accurate)."""
-    from dlcore import Dense, ReLU, Sequential, save_model
-    from dlcore.conv import Conv2D, Flatten, MaxPool2D
-    from dlcore.digit_recipes import CNN_INPUT, MLP_INPUT
-    from dlcore.recipes import CAT_INPUT
-
-    rng = np.random.default_rng(0)
-    digits = [str(d) for d in range(10)]
-    cat = Sequential(
-        [Dense(12288, 4, rng=rng), Dense(4, 1, activation="sigmoid", rng=rng)],
-        loss="binary_cross_entropy",
-    )
-    mlp = Sequential(
-        [Dense(784, 16, rng=rng), Dense(16, 10, activation="softmax", rng=rng)],
-        loss="categorical_cross_entropy",
-    )
-    cnn = Sequential(
-        [Conv2D(1, 2, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2), Flatten(),
-         Dense(2 * 14 * 14, 10, activation="softmax", rng=rng)],
-        loss="categorical_cross_entropy",
-    )
-    save_model(cat, directory / "cat", input=CAT_INPUT, classes=["non-cat", "cat"],
-               metrics={"test_accuracy": 0.5})
-    save_model(mlp, directory / "digits-mlp", input=MLP_INPUT, classes=digits, task="digits",
-               metrics={"test_accuracy": 0.5})
-    save_model(cnn, directory / "digits-cnn", input=CNN_INPUT, classes=digits, task="digits",
-               metrics={"test_accuracy": 0.6})
-    return directory
 
 
 def repo_models(*names: str) -> Path:

@@ -9,7 +9,11 @@ errors. Screenshots go to artifacts/ (git-ignored). Needs /usr/bin/chromium
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
+import json
 import math
+import threading
 from pathlib import Path
 
 import httpx
@@ -17,13 +21,20 @@ import numpy as np
 import pytest
 from stack_helpers import REPO, encode, photo, repo_digit_models
 
+from services.gateway.errors import SERVER_MESSAGES
 from services.stack import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = REPO / "artifacts"
+BLANK = [[255] * 28] * 28  # white paper, nothing drawn: what an untouched pad sends
 
 
+def gateway_says(stack, body) -> dict:
+    """The gateway's own error answer for ``body``: the page must show its ``message``."""
+    r = httpx.post(stack.api_url + "digits", json=body, trust_env=False)
+    assert r.status_code >= 400, r.text
+    return r.json()
 
 
 def open_page(browser, url):
@@ -116,7 +127,9 @@ def test_page_mechanics(chromium, tiny_models, tmp_path):
         page.click("#predict")  # nothing drawn yet
         error = page.locator("#digit-error")
         error.wait_for(state="visible")
-        assert "empty" in error.text_content()
+        said = gateway_says(stack, {"image": BLANK})
+        assert said["error"] == "invalid_input" and "empty" in said["message"]
+        assert error.text_content() == said["message"]  # the gateway's words, unchanged
 
         draw(page, ONE)
         page.select_option("#model", "mlp")
@@ -172,11 +185,87 @@ def test_page_mechanics(chromium, tiny_models, tmp_path):
         draw(page, ONE)
         page.click("#predict")
         error.wait_for(state="visible")
-        assert "not available right now" in error.text_content()
+        said = gateway_says(stack, {"image": BLANK})
+        assert said["error"] == "worker_unavailable"
+        assert error.text_content() == said["message"] == SERVER_MESSAGES[503]
 
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "browser-page-mechanics.png"), full_page=True)
         page.close()
+    assert not problems, problems
+
+
+@pytest.fixture
+def static_page():
+    """The page's own files from a plain HTTP server on 127.0.0.1 (no gateway behind it:
+    a test answers /api/ itself with Playwright's routing)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(REPO / "services" / "frontend"))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_page_shows_what_the_gateway_says(chromium, static_page):
+    """Whatever sentence the gateway's error answer carries is shown as it is; only what
+    did not come from the gateway gets the page's own words."""
+    answers = []  # what /api/ answers next: (status, content type, body) or "no connection"
+
+    def answer(route):
+        reply = answers.pop(0)
+        if reply == "no connection":
+            route.abort("connectionrefused")
+        else:
+            status, content_type, body = reply
+            route.fulfill(status=status, content_type=content_type, body=body)
+
+    page, problems = open_page(chromium, static_page)
+    page.route("**/api/**", answer)
+    error = page.locator("#digit-error")
+    draw(page, ONE)
+
+    def shown_after(reply) -> str:
+        answers.append(reply)
+        page.click("#predict")
+        error.wait_for(state="visible")
+        page.wait_for_function("() => !document.getElementById('predict').disabled")
+        return error.text_content()
+
+    # Made-up sentences, without a capital or a final period: a page that words these
+    # failures itself, or "tidies" the gateway's sentence, shows something else.
+    for status, code in [(503, "worker_unavailable"), (400, "invalid_input"),
+                         (504, "worker_timeout")]:
+        message = f"made-up words for a {status} ({code}), shown as they are"
+        body = json.dumps({"error": code, "detail": "what the caller reads",
+                           "message": message, "request_id": "r1"})
+        assert shown_after((status, "application/json", body)) == message
+        assert page.locator("#digit-result").is_hidden()
+
+    # A proxy's error page, and some other API's error: not the gateway, and said so.
+    for status, content_type, body in [
+            (502, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+            (404, "application/json", json.dumps({"detail": "Not Found"}))]:
+        said = shown_after((status, content_type, body))
+        assert f"HTTP {status}" in said and "gateway did not answer" in said
+        assert said not in SERVER_MESSAGES.values() and "Not Found" not in said
+    assert "Could not reach the server" in shown_after("no connection")
+
+    # The cat form uses the same path to the API.
+    answers.append((400, "application/json", json.dumps(
+        {"error": "url_not_allowed", "detail": "d", "message": "made-up cat words",
+         "request_id": "r2"})))
+    page.fill("#cat-url", "http://example.test/cat.png")
+    page.click("#cat-url-submit")
+    page.locator("#cat-error").wait_for(state="visible")
+    assert page.locator("#cat-error").text_content() == "made-up cat words"
+    assert not answers
+    page.close()
     assert not problems, problems
 
 

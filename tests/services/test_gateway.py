@@ -4,15 +4,17 @@ a closed port, so it must come back as 503 (which is itself the mapping under te
 
 from __future__ import annotations
 
+import ast
 import base64
+import re
 
 import grpc
 import pytest
 from fastapi.testclient import TestClient
-from stack_helpers import bomb_png, drawn_digit, encode, photo
+from stack_helpers import REPO, bomb_png, drawn_digit, encode, photo
 
 from services.gateway.app import create_app
-from services.gateway.errors import from_worker
+from services.gateway.errors import SERVER_MESSAGES, from_worker
 from services.gateway.settings import GatewaySettings
 from services.stack import free_port
 from services.worker.settings import WorkerSettings
@@ -248,6 +250,145 @@ def test_unknown_paths_and_methods(client):
     r = client.get("/api/digits")
     assert_error(r, 405, "method_not_allowed", "GET")
     assert r.headers["allow"] == "POST"
+
+
+# -- the words people read -------------------------------------------------------------------
+# Every error answer carries ``message``, the sentence the web page and the drawing pad show
+# as they get it; the gateway is the only place that words it (tests/services/test_pad.py
+# and test_browser.py check that the clients show it unchanged).
+
+def test_a_refusal_carries_its_detail_as_a_sentence(client):
+    cases = [
+        (client.get("/api/digits"), 405, "GET is not allowed on /api/digits."),
+        (client.get("/api/nothing"), 404,
+         "There is nothing at /api/nothing; the API is under /api/ (see /docs)."),
+        (client.post("/api/digits", json={"image": [[0, 1], [1]]}), 400,
+         "Invalid request: image: every row of the pixel array must have the same length."),
+    ]
+    for r, status, message in cases:
+        body = r.json()
+        assert r.status_code == status, body
+        assert body["message"] == message, body
+        assert body["detail"][1:].rstrip(".") == message[1:-1]  # the same words for callers
+
+
+def test_trouble_behind_the_gateway_gets_a_plain_sentence(client):
+    r = client.post("/api/digits", json={"image": [[0, 255], [255, 0]]})
+    body = r.json()
+    assert r.status_code == 503 and body["error"] == "worker_unavailable"
+    assert body["message"] == SERVER_MESSAGES[503]
+    assert "not available right now" in body["message"]
+    assert "inference worker" in body["detail"]  # the caller's detail stays as documented
+    for code, status in [(grpc.StatusCode.DEADLINE_EXCEEDED, 504),
+                         (grpc.StatusCode.INTERNAL, 502)]:
+        mapped = from_worker(code, "the details", timeout=5)
+        assert mapped.message == SERVER_MESSAGES[status]
+    assert set(SERVER_MESSAGES) == {500, 502, 503, 504}
+    for message in SERVER_MESSAGES.values():  # plain words: no deadlines, codes or ids
+        assert message[0].isupper() and message.endswith(".")
+        assert not re.search(r"\d|grpc|worker|request id|[A-Z]{4}", message), message
+    assert len(set(SERVER_MESSAGES.values())) == 4
+
+
+def test_a_bug_in_the_gateway_gets_a_plain_sentence_too():
+    app = create_app(GatewaySettings(worker_target=f"127.0.0.1:{free_port()}"))
+
+    @app.get("/api/broken")
+    async def broken():
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/api/broken")
+    body = r.json()
+    assert r.status_code == 500 and body["error"] == "internal_error"
+    assert body["message"] == SERVER_MESSAGES[500]
+    assert body["request_id"] in body["detail"]
+
+
+def test_every_error_answer_has_the_documented_shape(client):
+    answers = [
+        client.post("/api/digits", content=b"{not json",
+                    headers={"content-type": "application/json"}),
+        client.post("/api/digits", content=b"x", headers={"content-type": "text/plain"}),
+        client.post("/api/digits", json={"image": "not base64!"}),
+        client.post("/api/digits", json={"image": [[0, 255], [255, 0]]}),
+        client.get("/api/nothing"),
+    ]
+    with gateway(max_body_bytes=1000) as small:
+        answers.append(small.post("/api/digits", json={"image": "A" * 2000}))
+    for r in answers:
+        body = r.json()
+        assert r.status_code >= 400
+        assert {"error", "detail", "message", "request_id"} <= set(body), body
+        assert body["message"][0].isupper() and body["message"].endswith("."), body
+
+
+# A sentence counts as copied when five words in a row of it appear in another file's
+# strings. Fragments shorter than that ("Try again.") are fair to repeat.
+COPIED_WORDS = 5
+CLIENTS = {
+    "page": [REPO / "services" / "frontend" / "app.js"],
+    "pad": sorted((REPO / "services" / "pad").glob("*.py")),
+}
+
+
+def python_strings(source: str) -> str:
+    """The string literals of a Python file that are not docstrings, in source order."""
+    tree = ast.parse(source)
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    strings = [node for node in ast.walk(tree)
+               if isinstance(node, ast.Constant) and isinstance(node.value, str)
+               and id(node) not in docstrings]
+    return " ".join(node.value for node in sorted(strings, key=lambda n: (n.lineno,
+                                                                           n.col_offset)))
+
+
+def js_strings(source: str) -> str:
+    """The "..." and `...` literals of a script, comments left out."""
+    code = "\n".join(line for line in source.splitlines()
+                     if not line.lstrip().startswith("//"))
+    literals = re.findall(r'"((?:[^"\\\n]|\\.)*)"|`((?:[^`\\]|\\.)*)`', code)
+    return " ".join(double or template for double, template in literals)
+
+
+def strings_of(path) -> str:
+    source = path.read_text()
+    return python_strings(source) if path.suffix == ".py" else (
+        js_strings(source) if path.suffix == ".js" else source)
+
+
+def runs(text: str, n: int = COPIED_WORDS) -> set[tuple[str, ...]]:
+    words = re.sub(r"\s+", " ", text.lower()).split()
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def test_the_copy_detector_finds_a_copy():
+    sentence = SERVER_MESSAGES[503]
+    head, tail = sentence[:len(sentence) // 2], sentence[len(sentence) // 2:]
+    assert runs(sentence) & runs(python_strings(f'PLAIN = {{503: "{head}"\n "{tail}"}}'))
+    assert runs(sentence) & runs(js_strings(f'const PLAIN = {{ 503: "{head}" +\n `{tail}` }};'))
+    assert runs(sentence) & runs(js_strings(f'throw new Error(`{sentence}`);'))
+    assert not runs(sentence) & runs(python_strings(f'"""{sentence}"""'))  # a docstring
+    assert not runs(sentence) & runs(js_strings(f'// {sentence}'))  # a comment
+
+
+def test_the_gateway_sentences_have_one_home():
+    home = REPO / "services" / "gateway" / "errors.py"
+    elsewhere = [path for path in (REPO / "services").rglob("*")
+                 if path.suffix in (".py", ".js", ".html") and path != home
+                 and not path.name.endswith("_pb2.py")]
+    assert any(path.name == "app.js" for path in elsewhere)
+    for path in elsewhere:
+        strings = runs(strings_of(path))
+        for status, message in SERVER_MESSAGES.items():
+            copied = runs(message) & strings
+            assert not copied, f"{path.relative_to(REPO)} copies the {status} sentence: {copied}"
+
+
+def test_the_page_and_the_pad_word_nothing_alike():
+    page, pad = (runs(" ".join(strings_of(p) for p in CLIENTS[c])) for c in ("page", "pad"))
+    assert page and pad
+    assert not page & pad, f"the page and the pad share words: {page & pad}"
 
 
 def test_request_ids(client):

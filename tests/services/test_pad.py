@@ -9,7 +9,12 @@ JupyterLab. The browser itself is tested in ``test_pad_browser.py``.
 from __future__ import annotations
 
 import base64
+import html
+import http.server
 import io
+import json
+import re
+import threading
 import time
 
 import httpx
@@ -18,7 +23,8 @@ import pytest
 from PIL import Image
 from stack_helpers import repo_models
 
-from services.pad import SIZE, DigitPad, PadError, Prediction, rasterise
+from services.gateway.errors import SERVER_MESSAGES
+from services.pad import SIZE, DigitPad, GatewayClient, PadError, Prediction, rasterise
 from services.stack import Stack, free_port
 
 WIDTH = SIZE / 14  # the pad's stroke width, 20 px
@@ -43,7 +49,17 @@ def decode(data_url: str) -> np.ndarray:
 
 
 def shown_error(pad: DigitPad) -> str:
-    return pad.error_box.value if pad.error_box.layout.display != "none" else ""
+    """The text the result area shows as an error ("" if none)."""
+    if pad.error_box.layout.display == "none":
+        return ""
+    return html.unescape(re.sub(r"<[^>]*>", "", pad.error_box.value))
+
+
+def gateway_says(url: str, body: dict) -> dict:
+    """The gateway's own error answer for ``body`` (what the pad should show, unchanged)."""
+    r = httpx.post(url + "api/digits", json=body, trust_env=False)
+    assert r.status_code >= 400, r.text
+    return r.json()
 
 
 # -- drawing -------------------------------------------------------------------------------
@@ -189,9 +205,11 @@ def test_predict_asks_the_gateway_and_shows_the_answer(tiny_stack):
 @pytest.mark.slow
 def test_an_empty_canvas_is_refused_in_plain_words(tiny_stack):
     pad = DigitPad(tiny_stack.url)
-    with pytest.raises(PadError, match="empty"):
+    with pytest.raises(PadError, match="empty") as refused:
         pad.predict()
-    assert "empty" in shown_error(pad)
+    said = gateway_says(tiny_stack.url, pad.request())
+    assert said["error"] == "invalid_input"
+    assert str(refused.value) == shown_error(pad) == said["message"]  # the gateway's words
     assert pad.results.layout.display == "none" and pad.answer is None
     pad.predict_button.click()  # from the button: shown, not raised
     assert "empty" in shown_error(pad)
@@ -217,7 +235,10 @@ def test_worker_down_is_reported_and_recovers(tiny_models):
         stack.kill_worker()
         with pytest.raises(PadError, match="not available right now"):
             pad.predict()
-        assert "not available right now" in shown_error(pad) and pad.answer is None
+        said = gateway_says(stack.url, pad.request())
+        assert said["error"] == "worker_unavailable"
+        assert shown_error(pad) == said["message"] == SERVER_MESSAGES[503]
+        assert pad.answer is None
         stack.start_worker()
         deadline = time.monotonic() + 15  # the gateway reconnects within its backoff
         while not stack.gateway_ready():
@@ -227,13 +248,124 @@ def test_worker_down_is_reported_and_recovers(tiny_models):
         assert shown_error(pad) == "" and pad.answer is not None
 
 
+class FakeGateway:
+    """An HTTP server on 127.0.0.1 that answers every request with ``status``, ``body``
+    and ``content_type`` (set them before asking): a gateway saying something made up, or
+    a proxy's error page."""
+
+    def __init__(self) -> None:
+        fake = self
+        self.status, self.body, self.content_type = 200, b"{}", "application/json"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(fake.status)
+                self.send_header("Content-Type", fake.content_type)
+                self.send_header("Content-Length", str(len(fake.body)))
+                self.end_headers()
+                self.wfile.write(fake.body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def answer(self, status: int, body, content_type: str = "application/json") -> None:
+        self.status, self.content_type = status, content_type
+        self.body = json.dumps(body).encode() if isinstance(body, dict) else body
+
+
+@pytest.fixture
+def fake_gateway():
+    fake = FakeGateway()
+    fake.thread.start()
+    try:
+        yield fake
+    finally:
+        fake.httpd.shutdown()
+        fake.httpd.server_close()
+
+
+@pytest.mark.parametrize("status, error", [(503, "worker_unavailable"), (400, "invalid_input"),
+                                           (504, "worker_timeout"), (413, "payload_too_large")])
+def test_the_pad_shows_the_gateways_sentence_unchanged(fake_gateway, status, error):
+    # Deliberately not the gateway's usual wording, without a capital or a final period:
+    # a pad that words the failure itself, or "tidies" the sentence, shows something else.
+    message = f"made-up words for a {status} ({error}), shown as they are"
+    fake_gateway.answer(status, {"error": error, "detail": "what the caller reads",
+                                 "message": message, "request_id": "r1"})
+    pad = DigitPad(fake_gateway.url)
+    pad.draw_strokes([[(140, 40), (140, 240)]])
+    with pytest.raises(PadError) as refused:
+        pad.predict()
+    assert str(refused.value) == shown_error(pad) == message
+    pad.predict_button.click()
+    assert shown_error(pad) == message and pad.answer is None
+
+
+@pytest.mark.parametrize("status, body, content_type", [
+    (502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),  # a proxy
+    (503, b"", "text/plain"),
+    (404, {"detail": "Not Found"}, "application/json"),  # some other API, not the gateway
+])
+def test_an_answer_not_from_the_gateway_is_named_as_such(fake_gateway, status, body,
+                                                         content_type):
+    fake_gateway.answer(status, body, content_type)
+    with pytest.raises(PadError) as refused:
+        GatewayClient(fake_gateway.url).digits({"image": "x"})
+    said = str(refused.value)
+    assert f"HTTP {status}" in said and fake_gateway.url in said
+    assert "Not Found" not in said and said not in SERVER_MESSAGES.values()
+
+
+@pytest.mark.parametrize("body", [b"not json at all", {"digit": 3}, b"[1, 2]"])
+def test_an_unreadable_answer_is_reported(fake_gateway, body):
+    fake_gateway.answer(200, body)
+    pad = DigitPad(fake_gateway.url)
+    pad.draw_strokes([[(140, 40), (140, 240)]])
+    pad.predict_button.click()
+    assert shown_error(pad) == (f"The answer from {fake_gateway.url} could not be read as "
+                                "the gateway's.")
+    assert pad.answer is None
+
+
+def test_one_job_per_module():
+    """The widget uses the client and the rasteriser; they know nothing about widgets
+    (nor about each other)."""
+    import ast
+    from pathlib import Path
+
+    import services.pad
+
+    def imports(name: str) -> set[str]:
+        tree = ast.parse((Path(services.pad.__file__).parent / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module if node.module.startswith("services") else
+                          node.module.split(".")[0])
+        return found
+
+    widget, client, raster = imports("widget"), imports("client"), imports("raster")
+    assert {"services.pad.client", "services.pad.raster", "ipywidgets"} <= widget
+    for module in (client, raster):
+        assert not module & {"ipywidgets", "ipycanvas", "services.pad.widget"}, module
+    assert "services.pad.raster" not in client and "services.pad.client" not in raster
+    assert "httpx" in client and "httpx" not in raster | widget
+
+
 def test_an_exception_inside_a_callback_is_shown(monkeypatch):
     pad = DigitPad("http://127.0.0.1:9/")
 
     def broken(*_):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("services.pad.rasterise", broken)
+    monkeypatch.setattr("services.pad.widget.rasterise", broken)
     pad.predict_button.click()
     assert "Something went wrong in the pad: ZeroDivisionError" in shown_error(pad)
     assert not pad.predict_button.disabled

@@ -1,4 +1,4 @@
-"""Notebook 08 in real JupyterLab, driven by Debian's Chromium: run all, draw, predict.
+"""Notebook 09 in real JupyterLab, driven by Debian's Chromium: run all, draw, predict.
 
 What a learner does in ``make lab``, done by Playwright: start JupyterLab headless on
 127.0.0.1, open the serving notebook, Run > Run All Cells (which starts the stack from
@@ -38,7 +38,7 @@ from services.stack import free_port, http_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-NOTEBOOK = REPO / "notebooks" / "08-serve-and-draw.ipynb"
+NOTEBOOK = REPO / "notebooks" / "09-serve-and-draw.ipynb"
 ARTIFACTS = REPO / "artifacts"
 SETTINGS = {  # JupyterLab user settings: no news popup over the page, no autosave
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
@@ -65,7 +65,7 @@ DIGITS = {
 
 
 def copy_notebook(root: Path) -> Path:
-    """Notebook 08 without its final ``stack.stop()`` cell, in JupyterLab's root folder."""
+    """Notebook 09 without its final ``stack.stop()`` cell, in JupyterLab's root folder."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     code = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
     last = notebook.cells[code[-1]]

@@ -146,7 +146,9 @@ def test_unknown_model_on_the_worker_is_404(tmp_path, tiny_models):
     for suffix in (".npz", ".json"):
         name = f"digits-mlp{suffix}"
         (only_mlp / name).write_bytes((tiny_models / name).read_bytes())
-    with Stack(models_dir=only_mlp) as small, httpx.Client(trust_env=False) as client:
+    default = {"WORKER_DEFAULT_DIGIT_MODEL": "digits-mlp"}  # the default must be served
+    with Stack(models_dir=only_mlp, worker_env=default) as small, \
+            httpx.Client(trust_env=False) as client:
         r = client.post(small.api_url + "digits", json={"image": b64png(drawn_digit()),
                                                          "model": "cnn"})
         assert r.status_code == 404 and r.json()["error"] == "model_not_found"

@@ -7,6 +7,9 @@ import asyncio
 import contextlib
 import io
 import json
+import shutil
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,11 +18,11 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
-from stack_helpers import bomb_png, drawn_digit, encode, photo
+from stack_helpers import REPO, bomb_png, drawn_digit, encode, photo
 
 import dlcore
-from dlcore.data import flatten_images
 from dlcore.digits import preprocess_digit
+from dlcore.layout import flatten_images
 from services.proto import inference_pb2 as pb
 from services.proto import inference_pb2_grpc
 from services.worker.models import ModelLoadError, ServedModel, load_models
@@ -70,22 +73,123 @@ def test_digit_answer_matches_dlcore(tiny_models):
         assert len(reply.saliency) == 0  # not asked for
 
 
-def test_default_digit_model_is_the_most_accurate(tiny_models):
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [({}, "digits-cnn"), ({"default_digit_model": "mlp"}, "digits-mlp"),
+     ({"default_digit_model": "digits-mlp"}, "digits-mlp")],
+)
+def test_default_digit_model_is_the_setting(tiny_models, settings, expected):
     async def scenario():
-        async with running(tiny_models) as (_, stub):
+        async with running(tiny_models, **settings) as (_, stub):
             default = await stub.ClassifyDigit(digit_request())
             listed = await stub.ListModels(pb.ListModelsRequest())
             return default, listed
 
     default, listed = run(scenario())
-    assert default.model == "digits-cnn"  # its card says 0.6 against the MLP's 0.5
+    assert default.model == expected
     models = {m.name: m for m in listed.models}
-    assert set(models) == {"cat", "digits-cnn", "digits-mlp"}
-    assert {n for n, m in models.items() if m.is_default} == {"cat", "digits-cnn"}
+    assert [m.name for m in listed.models] == ["cat", "digits-cnn", "digits-mlp"]
+    assert {n for n, m in models.items() if m.is_default} == {"cat", expected}
     assert models["digits-mlp"].task == "digits" and models["cat"].task == "cat"
     assert list(models["cat"].classes) == ["non-cat", "cat"]
     card = json.loads(models["digits-cnn"].card_json)
     assert card["sha256"] == json.loads((tiny_models / "digits-cnn.json").read_text())["sha256"]
+
+
+def test_the_default_is_not_chosen_by_a_metric(tmp_path, tiny_models):
+    # The MLP's card now claims the better accuracy: the default stays the setting's CNN.
+    from dlcore import save_model
+
+    models = copy_models(tiny_models, tmp_path, "cat", "digits-cnn")
+    mlp = dlcore.load_model(tiny_models / "digits-mlp.json")
+    save_model(mlp, models / "digits-mlp", input=mlp.card["input"], classes=mlp.card["classes"],
+               task="digits", metrics={"test_accuracy": 0.99, "drawn_test_accuracy": 0.99})
+    served = load_models(models, {"cat": "cat", "digits": "digits-cnn"})
+    assert [m.name for m in served.values() if m.is_default] == ["cat", "digits-cnn"]
+
+
+@pytest.mark.parametrize("name", ["resnet", "cat", "digits-mlp-v2"])
+def test_an_unserved_default_stops_the_worker_naming_the_served_models(tiny_models, name):
+    async def scenario():
+        worker = Worker(WorkerSettings(port=0, metrics_port=0, models_dir=tiny_models,
+                                       default_digit_model=name))
+        with pytest.raises(ModelLoadError) as error:
+            await worker.start()
+        return str(error.value)
+
+    message = run(scenario())
+    assert f"default digits model {name!r}" in message
+    assert "WORKER_DEFAULT_DIGIT_MODEL" in message and "digits-cnn, digits-mlp" in message
+
+
+def test_the_default_setting_is_read_from_the_environment(tiny_models):
+    env = {"PATH": "/usr/bin:/bin", "WORKER_MODELS_DIR": str(tiny_models), "WORKER_PORT": "0",
+           "WORKER_METRICS_PORT": "0", "WORKER_DEFAULT_DIGIT_MODEL": "resnet"}
+    result = subprocess.run([sys.executable, "-m", "services.worker"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "refusing to start: the default digits model 'resnet' (WORKER_DEFAULT_DIGIT_MODEL)" \
+        in result.stderr
+    assert "digits-cnn, digits-mlp" in result.stderr
+
+
+def test_a_task_without_served_models_has_no_default(tmp_path, tiny_models):
+    only_digits = copy_models(tiny_models, tmp_path, "digits-mlp", "digits-cnn")
+
+    async def scenario():
+        # WORKER_DEFAULT_CAT_MODEL keeps its value "cat": no cat model, nothing to check.
+        async with running(only_digits) as (_, stub):
+            digit = await stub.ClassifyDigit(digit_request())
+            with pytest.raises(grpc.aio.AioRpcError) as error:
+                await stub.ClassifyCat(pb.CatRequest(image=pb.Image(encoded=encode(photo()))))
+            return digit, error.value
+
+    digit, error = run(scenario())
+    assert digit.model == "digits-cnn"
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert error.details() == "this worker serves no cat model"
+
+
+@pytest.mark.parametrize("task", [None, "dogs", ""])
+def test_a_card_without_a_valid_task_stops_loading(tmp_path, tiny_models, task):
+    from dlcore import save_model
+
+    models = copy_models(tiny_models, tmp_path, "digits-mlp", "digits-cnn")
+    cat = dlcore.load_model(tiny_models / "cat.json")
+    fields = {} if task is None else {"task": task}
+    save_model(cat, models / "cat", input=cat.card["input"], classes=["non-cat", "cat"], **fields)
+    with pytest.raises(ModelLoadError) as error:
+        load_models(models)
+    message = str(error.value)
+    assert message.startswith("model cat: its card has no valid 'task'")
+    assert f"found {task!r}" in message and "'cat', 'digits'" in message
+
+
+def test_a_card_whose_layout_contradicts_the_model_stops_loading(tmp_path, tiny_models):
+    from dlcore import save_model
+
+    models = copy_models(tiny_models, tmp_path, "cat")
+    mlp = dlcore.load_model(tiny_models / "digits-mlp.json")
+    wrong = {**mlp.card["input"], "layout": "images", "shape": [1, 28, 28]}
+    save_model(mlp, models / "digits-mlp", input=wrong, classes=mlp.card["classes"],
+               task="digits")
+    with pytest.raises(ModelLoadError, match="model digits-mlp: its card says images but its "
+                       "first layer takes columns"):
+        load_models(models, {"cat": "cat", "digits": "digits-mlp"})
+
+
+def test_the_worker_does_not_import_the_data_store():
+    # The worker image carries dlcore without the data store's downloader and progress bars.
+    code = (
+        "import sys\n"
+        "import services.worker.__main__, services.worker.server, services.worker.models\n"
+        "import services.worker.batching, services.worker.preprocess\n"
+        "print(sorted(m for m in ('dlcore.data', 'tqdm', 'pooch') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_saliency_on_request(tiny_models):
@@ -319,6 +423,16 @@ def test_missing_or_empty_models_directory(tmp_path):
         load_models(tmp_path / "nowhere")
     with pytest.raises(ModelLoadError, match="no models in"):
         load_models(tmp_path)
+
+
+def copy_models(source, tmp_path, *names):
+    """A models directory in ``tmp_path`` holding copies of ``names`` from ``source``."""
+    directory = tmp_path / "models"
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        for suffix in (".npz", ".json"):
+            shutil.copy(source / f"{name}{suffix}", directory)
+    return directory
 
 
 def test_a_weights_file_without_its_card_is_refused(tmp_path, tiny_models):

@@ -1,174 +1,42 @@
-"""The drawing pad: draw a digit in JupyterLab and ask the served stack what it is.
+"""The drawing pad widget: a canvas to draw a digit on, and what the served model answers.
 
-::
-
-    from services.pad import DigitPad
-    from services.stack import Stack
-
-    stack = Stack().start()
-    pad = DigitPad(stack.url)       # any gateway: the local stack, or http://simpledl.test/
-    pad                             # draw with the mouse, press Predict
-
-It is an ipywidgets box (ipycanvas for the drawing): a 280x280 canvas drawn with the
-mouse in thick round strokes, Clear and Predict buttons, a CNN/MLP selector and a result
-area with the predicted digit, the ten probabilities as bars, the 28x28 image the model
-saw and the saliency map. Predict sends the drawing to the gateway's ``POST /api/digits``
-as a PNG — the same request the web page makes — so the answer comes from the served
-models, not from a model in this kernel.
-
-Where the pixels come from: the pad records every stroke in Python (in the mouse
-callbacks), mirrors it onto the canvas, and rasterises the strokes itself with Pillow.
-The browser's own pixels (``Canvas.get_image_data``) arrive late and never without a
-browser; the recorded strokes are always there, so the same pad can be driven from code
-with no browser at all::
-
-    pad.draw_strokes([[(140, 40), (140, 240)]])     # a "1", in canvas pixels
-    pad.set_image(test_digit)                       # or a whole image, e.g. MNIST 28x28
-    answer = pad.predict()                          # a Prediction: digit, probabilities, ...
-
-Errors (gateway unreachable, an empty drawing, the worker down) appear in the result
-area in plain words; :meth:`DigitPad.predict` also raises them as :class:`PadError`.
-Stable CSS classes (``simpledl-pad-canvas``, ``-clear``, ``-predict``, ``-model``,
-``-digit``, ``-summary``, ``-error``, ``-bar``) let a browser test find the parts.
-
-Deliberately left out: touch input (the web page has it), undo, and any preprocessing —
-the worker brings every drawing to the MNIST convention (``dlcore.digits``), whoever sent
-it. This module does not import ``dlcore``.
+An ipywidgets box (ipycanvas for the drawing): a 280x280 canvas drawn with the mouse in
+thick round strokes, Clear and Predict buttons, a CNN/MLP selector and a result area with
+the predicted digit, the ten probabilities as bars, the 28x28 image the model saw and the
+saliency map. The widget records the strokes, mirrors them onto the canvas and shows
+answers; the pixels come from :mod:`services.pad.raster`, the answers from
+:class:`services.pad.client.GatewayClient`, and every failure's wording from the gateway
+(the client words only what cannot come from it). Stable CSS classes
+(``simpledl-pad-canvas``, ``-clear``, ``-predict``, ``-model``, ``-digit``, ``-summary``,
+``-error``, ``-bar``, ``-seen``, ``-saliency``) let a browser test find the parts.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import httpx
 import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas
-from PIL import Image, ImageDraw
+
+from services.pad.client import GatewayClient, PadError, Prediction
+from services.pad.raster import (
+    SIZE,
+    Point,
+    fit_image,
+    gray_rgb,
+    hot_rgb,
+    png_bytes,
+    png_data_url,
+    rasterise,
+)
 
 log = logging.getLogger(__name__)
 
-SIZE = 280  #: side of the canvas in pixels
-SUPERSAMPLE = 4  #: strokes are rasterised this many times larger, then averaged down
 PAPER, INK = "#ffffff", "#000000"  # what the learner sees; the raster is MNIST-like
 MODELS = (("CNN", "cnn"), ("MLP", "mlp"))
-
-# The same plain sentences as the web page (services/frontend/app.js).
-PLAIN_STATUS = {
-    500: "Something went wrong on the server.",
-    502: "The model server had a problem. Try again.",
-    503: "The model server is not available right now (it may be starting). "
-         "Try again in a moment.",
-    504: "The model server took too long to answer. Try again.",
-}
-
-Point = tuple[float, float]
-
-
-class PadError(RuntimeError):
-    """A prediction failed; the message is meant for the learner, as it is."""
-
-
-@dataclass(frozen=True, repr=False)
-class Prediction:
-    """What the gateway answered for a drawing (``DigitAnswer`` in the API)."""
-
-    digit: int  #: the predicted digit
-    probabilities: np.ndarray  #: ``(10,)``, the probability of each digit 0-9
-    input_image: np.ndarray  #: ``(28, 28)`` in [0, 1], 1 = ink: what the model saw
-    saliency: np.ndarray | None  #: ``(28, 28)`` in [0, 1], or None if not asked for
-    model: str  #: the model that answered, e.g. ``digits-cnn``
-
-    @classmethod
-    def from_json(cls, answer: dict) -> Prediction:
-        saliency = answer.get("saliency")
-        return cls(
-            digit=int(answer["digit"]),
-            probabilities=np.asarray(answer["probabilities"], dtype=np.float64),
-            input_image=np.asarray(answer["input_image"], dtype=np.float32),
-            saliency=None if saliency is None else np.asarray(saliency, dtype=np.float32),
-            model=str(answer["model"]),
-        )
-
-    @property
-    def confidence(self) -> float:
-        """The probability of the predicted digit."""
-        return float(self.probabilities[self.digit])
-
-    def __repr__(self) -> str:
-        return (f"Prediction(digit={self.digit}, confidence={self.confidence:.3f}, "
-                f"model={self.model!r})")
-
-
-def rasterise(
-    strokes: Iterable[Sequence[Point]], size: int = SIZE, width: float | None = None
-) -> np.ndarray:
-    """Strokes (lists of ``(x, y)`` canvas pixels) as a ``(size, size)`` uint8 image,
-    255 = ink on 0 = paper (the MNIST polarity), with round caps and joins like the
-    canvas and anti-aliased edges (drawn ``SUPERSAMPLE`` times larger, then averaged)."""
-    width = size / 14 if width is None else width
-    scale = SUPERSAMPLE
-    big = Image.new("L", (size * scale, size * scale), 0)
-    draw = ImageDraw.Draw(big)
-    radius = width * scale / 2
-    for stroke in strokes:
-        points = [(x * scale, y * scale) for x, y in stroke]
-        if len(points) > 1:
-            draw.line(points, fill=255, width=round(width * scale), joint="curve")
-        for x, y in points:  # round caps, and round joins where Pillow's are not
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    return np.asarray(big.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
-
-
-def png_data_url(image: np.ndarray) -> str:
-    """A uint8 image as a ``data:image/png;base64,...`` URL (what a canvas sends)."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _png(rgb: np.ndarray, side: int) -> bytes:
-    """A small image scaled up with crisp pixels, as PNG bytes for an Image widget."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).resize((side, side), Image.Resampling.NEAREST).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _gray_rgb(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] as white-on-black pixels (how MNIST digits look)."""
-    v = np.clip(np.asarray(values, dtype=np.float32), 0, 1)
-    return np.repeat((255 * v).round().astype(np.uint8)[..., None], 3, axis=-1)
-
-
-def _hot_rgb(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] as black -> red -> yellow -> white (a "hot" colour map)."""
-    v = np.clip(np.asarray(values, dtype=np.float32), 0, 1)[..., None]
-    rgb = np.clip(3 * v - np.array([0.0, 1.0, 2.0]), 0, 1)
-    return (255 * rgb).round().astype(np.uint8)
-
-
-def _plain_error(response: httpx.Response) -> str:
-    """The learner-facing sentence for an error answer (as the web page words it)."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if response.status_code >= 500 or not isinstance(detail, str) or not detail:
-        return PLAIN_STATUS.get(
-            response.status_code,
-            f"The server answered with an error (HTTP {response.status_code}).",
-        )
-    return detail[0].upper() + detail[1:].rstrip(".") + "."
-
-
-def _is_loopback(url: str) -> bool:
-    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 class DigitPad(widgets.HBox):
@@ -195,11 +63,10 @@ class DigitPad(widgets.HBox):
     ) -> None:
         if model not in dict(MODELS).values():
             raise ValueError(f"model must be 'cnn' or 'mlp', got {model!r}")
-        self.url = url if url.endswith("/") else url + "/"
+        self.client = GatewayClient(url, timeout)  #: where Predict sends the drawing
         self.size = size
         self.line_width = size / 14
         self.saliency = saliency
-        self.timeout = timeout
         self.strokes: list[list[Point]] = []  #: what was drawn, in canvas pixels
         self.background: np.ndarray | None = None  #: an image given with set_image
         self.answer: Prediction | None = None  #: the last answer shown
@@ -270,6 +137,16 @@ class DigitPad(widgets.HBox):
     # -- drawing -------------------------------------------------------------------------
 
     @property
+    def url(self) -> str:
+        """The gateway's base URL, ending with ``/``."""
+        return self.client.url
+
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for the gateway."""
+        return self.client.timeout
+
+    @property
     def model(self) -> str:
         """The selected model, ``"cnn"`` or ``"mlp"``."""
         return self.model_selector.value
@@ -309,23 +186,9 @@ class DigitPad(widgets.HBox):
             ink: ``"light"`` if the ink is brighter than the paper (MNIST), ``"dark"`` if it
                 is darker (a scan of pencil on paper).
         """
-        image = np.asarray(image)
-        if image.ndim != 2 or not np.issubdtype(image.dtype, np.number):
-            raise ValueError(f"set_image expects a 2-D grey image, got shape {image.shape} "
-                             f"and dtype {image.dtype}")
-        if ink not in ("light", "dark"):
-            raise ValueError(f"ink must be 'light' or 'dark', got {ink!r}")
-        values = image.astype(np.float64)
-        if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 255:
-            raise ValueError("image values must be finite and lie in [0, 255] (or [0, 1])")
-        if np.issubdtype(image.dtype, np.floating) and values.max() <= 1:
-            values = values * 255
-        if ink == "dark":
-            values = 255 - values
-        picture = Image.fromarray(values.round().astype(np.uint8))
+        background = fit_image(image, self.size, ink)
         self.strokes = []
-        self.background = np.asarray(
-            picture.resize((self.size, self.size), Image.Resampling.BILINEAR), dtype=np.uint8)
+        self.background = background
         self._paint()
 
     def image(self) -> np.ndarray:
@@ -386,27 +249,13 @@ class DigitPad(widgets.HBox):
 
         Raises:
             PadError: the gateway could not be reached or refused the drawing (for example
-                an empty canvas); the same message is shown in the result area.
+                an empty canvas); the same message is shown in the result area: the
+                gateway's own sentence whenever the gateway answered.
         """
-        url = self.url + "api/digits"
         self._show_error("")
         self.summary_label.value = f"Asking the {self.model.upper()} ..."
         try:
-            try:
-                response = httpx.post(url, json=self.request(), timeout=self.timeout,
-                                      trust_env=not _is_loopback(url))
-            except httpx.TimeoutException:
-                raise PadError(f"The gateway at {self.url} did not answer within "
-                               f"{self.timeout:g} s. Try again.") from None
-            except httpx.TransportError:
-                raise PadError(f"Could not reach the gateway at {self.url}. Is the stack "
-                               "running? Start it with stack.start() (or make stack).") from None
-            if response.status_code != 200:
-                raise PadError(_plain_error(response))
-            try:
-                answer = Prediction.from_json(response.json())
-            except (ValueError, KeyError, TypeError):
-                raise PadError("The server's answer could not be read.") from None
+            answer = self.client.digits(self.request())
         except PadError as e:
             self._show_answer(None)
             self._show_error(str(e))
@@ -444,9 +293,9 @@ class DigitPad(widgets.HBox):
             bar.value = p
             bar.bar_style = "success" if d == answer.digit else ""
             label.value = f"{100 * p:.1f} %"
-        self.seen_image.value = _png(_gray_rgb(answer.input_image), 112)
+        self.seen_image.value = png_bytes(gray_rgb(answer.input_image), 112)
         if answer.saliency is not None:
-            self.saliency_image.value = _png(_hot_rgb(answer.saliency), 112)
+            self.saliency_image.value = png_bytes(hot_rgb(answer.saliency), 112)
         self.saliency_image.layout.display = None if answer.saliency is not None else "none"
         self.results.layout.display = None
         # The digit goes last: the front end applies updates in order, so whoever waits

@@ -1,0 +1,14 @@
+"""Fixtures every suite may use (plumbing lives in ``helpers.py``, next to this file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import make_tiny_models
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """The served models, untrained (:func:`helpers.make_tiny_models`), made once per run."""
+    return make_tiny_models(tmp_path_factory.mktemp("tiny-models"))
