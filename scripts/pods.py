@@ -354,8 +354,10 @@ class Cluster:
     """A private network + mount namespace with a hosts file: the node the pods share."""
 
     def __init__(self, directory: Path | None = None, namespace: str = "simpledl") -> None:
+        self.made_directory = directory is None  # removed on close
         self.directory = Path(directory or tempfile.mkdtemp(prefix="simpledl-pods-"))
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o755)  # the Ingress stand-in's workers (nobody) go through it
         self.namespace = namespace
         self.hosts = self.directory / "hosts"
         self.resolv = self.directory / "resolv.conf"
@@ -408,6 +410,8 @@ class Cluster:
             self.holder.stdin.close()
             self.holder.wait(timeout=10)
         self.stack.close()
+        if self.made_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def command(self, argv: list[str], mount: bool = True) -> list[str]:
         """``argv`` run inside the namespace (network; with ``mount``, its /etc/hosts too)."""

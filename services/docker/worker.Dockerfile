@@ -30,6 +30,8 @@ RUN python requirements.py worker pyproject.toml > requirements.txt \
 
 WORKDIR /app
 COPY dlcore ./dlcore
+# dlcore/data/manifest.json is a link to it, as in a checkout.
+COPY datasets/manifest.json ./datasets/manifest.json
 COPY services/__init__.py services/imaging.py services/logs.py ./services/
 COPY services/proto ./services/proto
 COPY services/worker ./services/worker

@@ -94,22 +94,38 @@ def test_the_learners_home_gets_the_notebooks_and_the_models(course):
     assert Path((home / "models").readlink()) == Path("/opt/course/models")
 
 
-def test_a_kernel_starts(course):
-    _, client, _, _ = course
+def kernel_processes(kernel_id: str) -> list[tuple[int, str]]:
+    """(pid, uid) of the processes whose command line names this kernel's connection file."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and kernel_id in (proc / "cmdline").read_text():
+                uid = (proc / "status").read_text().split("Uid:\t")[1].split()[0]
+                found.append((int(proc.name), uid))
+        except OSError:
+            continue
+    return found
+
+
+def test_the_server_starts_a_kernel_as_the_learner_and_stops_it(course):
+    _, client, home, _ = course
     kernel = client.post("/api/kernels", json={"name": "python3"})
     assert kernel.status_code == 201, kernel.text
     kernel_id = kernel.json()["id"]
     try:
+        runtime = home / ".local" / "share" / "jupyter" / "runtime"
         deadline = time.monotonic() + 60
-        state = None
-        while time.monotonic() < deadline:
-            state = client.get(f"/api/kernels/{kernel_id}").json()["execution_state"]
-            if state == "idle":
-                break
+        while not kernel_processes(kernel_id) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert state == "idle", state
+        running = kernel_processes(kernel_id)
+        assert running and all(uid == "10001" for _, uid in running), running
+        assert list(runtime.glob(f"kernel-{kernel_id}.json")), sorted(runtime.iterdir())
     finally:
-        client.delete(f"/api/kernels/{kernel_id}")
+        assert client.delete(f"/api/kernels/{kernel_id}").status_code == 204
+    deadline = time.monotonic() + 30
+    while kernel_processes(kernel_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not kernel_processes(kernel_id)
 
 
 def test_a_notebook_executes_inside_the_image(course):

@@ -8,6 +8,7 @@ configuration), not from the Dockerfiles: what the build really produced.
 from __future__ import annotations
 
 import contextlib
+import os
 import stat
 from pathlib import Path
 
@@ -29,9 +30,29 @@ def rootfs(builder, built):
         yield {name: stack.enter_context(builder.rootfs(b.id)) for name, b in built.items()}
 
 
-def files(directory: Path) -> dict[str, bytes]:
-    return {p.relative_to(directory).as_posix(): p.read_bytes()
-            for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+def files(directory: Path) -> dict[str, bytes | str]:
+    """Each file's bytes, each symbolic link's target (as ``-> target``)."""
+    found: dict[str, bytes | str] = {}
+    for path in directory.rglob("*"):
+        if "__pycache__" in path.parts:
+            continue
+        name = path.relative_to(directory).as_posix()
+        if path.is_symlink():
+            found[name] = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            found[name] = path.read_bytes()
+    return found
+
+
+def dangling_links(root: Path, *directories: str) -> list[str]:
+    return [str(p.relative_to(root)) for d in directories for p in (root / d).rglob("*")
+            if p.is_symlink() and not resolve_inside(root, p).exists()]
+
+
+def resolve_inside(root: Path, link: Path) -> Path:
+    """Where ``link`` points inside the image (an absolute target is the image's)."""
+    target = os.readlink(link)
+    return root / target.lstrip("/") if target.startswith("/") else link.parent / target
 
 
 def site_packages(root: Path) -> Path:
@@ -54,6 +75,7 @@ def test_the_worker_image_holds_the_worker_dlcore_and_the_models(rootfs):
         SERVICE_MODULES | {"worker"})
     assert files(app / "services" / "worker") == repo_files("services", "worker")
     assert files(app / "dlcore") == repo_files("dlcore")
+    assert not dangling_links(rootfs["worker"], "app")
     assert files(app / "models") == {k: v for k, v in repo_files("models").items()
                                      if k.endswith((".npz", ".json"))}
     packages = installed(rootfs["worker"])
@@ -86,6 +108,7 @@ def test_the_course_image_holds_the_course_and_verified_data(rootfs):
     course = rootfs["course"] / "opt" / "course"
     assert files(course / "notebooks") == repo_files("notebooks")
     assert files(course / "dlcore") == repo_files("dlcore")
+    assert not dangling_links(rootfs["course"], "opt/course")
     assert {"jupyterlab", "ipykernel", "ipycanvas", "jupyterhub", "numpy", "grpcio"} <= (
         installed(rootfs["course"]))
     for name in ("cats", "mnist-small"):  # as `make data` fetched and verified them here

@@ -115,10 +115,11 @@ def test_every_pod_runs_with_its_deployments_settings(stack, objects):
             kind, options = mounts[volume_mount["mountPath"]]
             assert kind == "tmpfs" and options.startswith("rw"), (name, volume_mount)
 
-        environ = Path(f"/proc/{pod.process.pid}/environ").read_bytes().split(b"\0")
-        env = dict(item.decode().split("=", 1) for item in environ if item)
         configmap = pods.container_env(objects, container)
-        assert configmap, name
+        if not configmap:
+            continue  # the page's nginx has no settings (and rewrites its environment block)
+        environ = Path(f"/proc/{pod.process.pid}/environ").read_bytes().split(b"\0")
+        env = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
         for key, value in configmap.items():  # the ConfigMap's values, unchanged
             assert env.get(key) == value, (name, key, env.get(key), value)
 
@@ -287,11 +288,13 @@ def test_a_browser_draws_a_three_on_the_page_through_the_ingress(stack):
 
 def test_each_process_stops_gracefully_on_its_stop_signal(stack):
     """The image's STOPSIGNAL (SIGTERM; nginx: SIGQUIT), as the kubelet sends it: each
-    process finishes within its terminationGracePeriodSeconds and exits 0."""
+    process finishes its shutdown within terminationGracePeriodSeconds (never SIGKILLed)
+    and exits 0 — or, like uvicorn, re-raises the stop signal once it has shut down."""
+    finished = {"worker": "shutting down", "gateway": "Application shutdown complete"}
     for name in ("frontend", "gateway", "worker"):
         pod = stack.pods[name]
         expected = signal.SIGQUIT if name == "frontend" else signal.SIGTERM
         assert pod.spec.stop_signal == expected, name
         code = pod.stop(prestop=False)
-        assert code == 0, f"{name} exited {code}; its log:\n{pod.logs()[-3000:]}"
-    assert "shutting down" in stack.pods["worker"].logs()
+        assert code in (0, -expected), f"{name} exited {code}; its log:\n{pod.logs()[-3000:]}"
+        assert finished.get(name, "") in pod.logs(), name
