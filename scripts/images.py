@@ -311,6 +311,10 @@ def detect_builder() -> Builder | None:
 
 
 def how_to_get_a_builder() -> str:
+    wanted = os.environ.get("SIMPLEDL_BUILDER")
+    if wanted:
+        return (f"SIMPLEDL_BUILDER={wanted}, but {wanted} is not available here "
+                "(unset it to use whichever builder is)")
     return ("no image builder: neither a Docker daemon answers nor is buildah installed. "
             "Start Docker, or install buildah (Debian, as root: apt-get install -y buildah "
             "debootstrap; `make sysdeps` does it)")

@@ -666,6 +666,7 @@ def start_ingress(cluster: Cluster, objects: list[dict]) -> Path:
 
 def hold(hosts: str) -> int:
     """The namespace's first process: loopback up, the hosts file in place, then wait."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopped by closing stdin, not Ctrl+C
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["mount", "--bind", hosts, "/etc/hosts"], check=True)
     print("ready", flush=True)

@@ -15,8 +15,8 @@
 # assembles /app: the gateway's code, made world-readable (a checkout with umask 077 has
 # files only root could read) and byte-compiled. The runtime stage copies just those two
 # directories: no NumPy, no dlcore, no models (the worker has them), no static page
-# (nginx serves it in Kubernetes). It runs as UID 10001 and writes nothing outside /tmp
-# (readOnlyRootFilesystem).
+# (nginx serves it in Kubernetes), no pip (nothing installs at run time). It runs as
+# UID 10001 and writes nothing outside /tmp (readOnlyRootFilesystem).
 
 FROM python:3.11.14-slim-bookworm AS build
 
@@ -27,7 +27,8 @@ WORKDIR /build
 COPY pyproject.toml services/docker/requirements.py ./
 RUN python requirements.py gateway pyproject.toml > requirements.txt \
     && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 WORKDIR /app
 COPY services/__init__.py services/imaging.py services/logs.py ./services/

@@ -14,7 +14,8 @@
 # Two stages. The build stage installs the pinned packages into a virtual environment and
 # assembles /app: the worker's code, dlcore and models/, made world-readable (a checkout
 # with umask 077 has files only root could read) and byte-compiled. The runtime stage
-# copies just those two directories: no pip cache, no build tools, no gateway or page.
+# copies just those two directories: no pip (nothing installs at run time), no build
+# tools, no gateway or page.
 # It runs as UID 10001 and writes nothing outside /tmp (readOnlyRootFilesystem).
 
 FROM python:3.11.14-slim-bookworm AS build
@@ -26,7 +27,8 @@ WORKDIR /build
 COPY pyproject.toml services/docker/requirements.py ./
 RUN python requirements.py worker pyproject.toml > requirements.txt \
     && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 WORKDIR /app
 COPY dlcore ./dlcore
