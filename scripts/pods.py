@@ -12,12 +12,15 @@ user keeps none), the image's command, working directory and stop signal.
 All pods share one private network namespace (the "node": only loopback) and each pod
 gets its own loopback address (127.0.0.2, 127.0.0.3, ...). The namespace's hosts file
 names every Service (``gateway``, ``gateway.simpledl``, ... ``.svc.cluster.local``) with
-the addresses of the pods it selects, as cluster DNS would, and each pod sees that file
-as its ``/etc/hosts`` (as the kubelet mounts one). So ``0.0.0.0`` binds and
-``dns:///worker-headless:50051`` work as in the cluster, as long as each pod's ports are
-its own (several replicas of one Deployment share ports: give each its own address as
-its bind host, :meth:`Cluster.start_pod`'s ``env``). A Service's port must equal its
-target port (there is no kube-proxy).
+the addresses of the pods it selects, and dnsmasq, reading that file, answers for them
+on 127.0.0.53 as cluster DNS would (every ready pod of a headless Service in one
+answer); each pod's /etc/hosts names only itself, as the kubelet writes it. So
+``0.0.0.0`` binds and ``dns:///worker-headless:50051`` work as in the cluster, as long as
+each pod's ports are its own: replicas of one Deployment would share ports, so each
+binds its own address instead (:func:`pod_from_image`'s ``own_address``). Without
+dnsmasq every pod's /etc/hosts is the namespace's hosts file, which serves one replica
+of each Deployment (gRPC's c-ares resolver reads only a name's first line there). A
+Service's port must equal its target port (there is no kube-proxy).
 
 Debian's nginx stands in for ingress-nginx, configured from the Ingress object's own
 rules (paths, path types, backends, the body-size annotation); it listens on
@@ -27,8 +30,8 @@ namespace reach anything inside through Unix sockets (:meth:`Cluster.forward`, l
 through :meth:`Cluster.command`.
 
 Not simulated: cgroup limits (resources), seccomp, a PID namespace per pod, cluster DNS
-beyond the hosts file, NetworkPolicies. Linux only; needs root, util-linux (unshare,
-nsenter, mount), iproute2 and, for the Ingress, nginx.
+beyond names and addresses, NetworkPolicies. Linux only; needs root, util-linux (unshare,
+nsenter, mount), iproute2, dnsmasq and, for the Ingress, nginx.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parent
 CLUSTER_DOMAIN = "cluster.local"
+DNSMASQ = next((p for p in ("/usr/sbin/dnsmasq", "/usr/bin/dnsmasq") if os.access(p, os.X_OK)),
+               shutil.which("dnsmasq"))
+DNS_ADDRESS = "127.0.0.53"  # the cluster DNS stand-in, inside the namespace
 NGINX = next((p for p in ("/usr/sbin/nginx", "/usr/bin/nginx") if os.access(p, os.X_OK)),
              shutil.which("nginx"))
 
@@ -368,15 +374,16 @@ class Cluster:
         self.others: list[subprocess.Popen] = []
         self.next_address = 2
         self.stack = contextlib.ExitStack()
+        self.dns: subprocess.Popen | None = None
 
     # -- the namespace
 
     def start(self) -> Cluster:
         self.write_hosts()
         self.resolv.write_text(
-            f"# Cluster DNS stand-in: names resolve from /etc/hosts; nothing answers here.\n"
+            "# The cluster DNS stand-in (dnsmasq answering from the namespace's hosts file).\n"
             f"search {self.namespace}.svc.{CLUSTER_DOMAIN} svc.{CLUSTER_DOMAIN} {CLUSTER_DOMAIN}\n"
-            "nameserver 127.0.0.53\noptions ndots:5\n")
+            f"nameserver {DNS_ADDRESS}\noptions ndots:5\n")
         self.holder = subprocess.Popen(
             ["unshare", "--net", "--mount", "--propagation", "private", "--",
              sys.executable, str(Path(__file__).resolve()), "_hold", str(self.hosts)],
@@ -385,7 +392,25 @@ class Cluster:
             self.holder.wait()
             raise PodError("could not make the private network namespace (needs root: "
                            "unshare --net --mount)")
+        if DNSMASQ is not None:
+            self.dns = self.run(
+                [DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                 f"--addn-hosts={self.hosts}", f"--listen-address={DNS_ADDRESS}",
+                 "--bind-interfaces", "--pid-file=", "--log-facility=-"],
+                self.directory / "dns.log", mount=False)
+            self.wait_for_dns()
         return self
+
+    def wait_for_dns(self) -> None:
+        deadline = time.monotonic() + 10
+        while self.dns.poll() is None and time.monotonic() < deadline:
+            listening = subprocess.run(self.command(["ss", "-lun"], mount=False),
+                                       capture_output=True, text=True).stdout
+            if f"{DNS_ADDRESS}:53" in listening:
+                return
+            time.sleep(0.1)
+        raise PodError("the cluster DNS stand-in (dnsmasq) did not start: "
+                       + (self.directory / "dns.log").read_text())
 
     def __enter__(self) -> Cluster:
         return self.start()
@@ -443,6 +468,8 @@ class Cluster:
         lines += [f"{address}\t{names}" for address, names in self.entries]
         with open(self.hosts, "w") as f:  # truncates the same inode
             f.write("\n".join(lines) + "\n")
+        if self.dns is not None and self.dns.poll() is None:
+            self.dns.send_signal(signal.SIGHUP)  # dnsmasq reads its hosts files again
 
     # -- pods
 
@@ -462,7 +489,7 @@ class Cluster:
             "workdir": spec.workdir, "uid": spec.uid, "gid": spec.gid, "groups": spec.groups,
             "read_only": spec.read_only, "no_new_privs": spec.no_new_privs,
             "volumes": [*spec.volumes, *(volumes or [])],
-            "hosts": str(self.hosts), "resolv": str(self.resolv),
+            "hosts": str(self.pod_hosts(spec.name, address)), "resolv": str(self.resolv),
         }
         spec_file = self.directory / f"{spec.name}.json"
         spec_file.write_text(json.dumps(launch))
@@ -475,6 +502,19 @@ class Cluster:
         pod = Pod(spec, address, process, log, rootfs, self)
         self.pods.append(pod)
         return pod
+
+    def pod_hosts(self, name: str, address: str) -> Path:
+        """The pod's /etc/hosts as the kubelet writes it: localhost and the pod itself;
+        Services are names of the cluster DNS. Without dnsmasq, the namespace's hosts
+        file (every Service) instead: enough for one replica of each, but gRPC's c-ares
+        resolver takes only the first line of a name from a hosts file, where cluster
+        DNS answers with every pod."""
+        if self.dns is None:
+            return self.hosts
+        path = self.directory / f"{name}.hosts"
+        path.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                        f"{address}\t{name}\n")
+        return path
 
     def exec(self, pod: Pod, argv: list[str], env: dict[str, str] | None,
              timeout: float) -> subprocess.CompletedProcess:
@@ -518,37 +558,53 @@ def service_selects(service: dict, labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def name_services(cluster: Cluster, objects: list[dict]) -> None:
-    """Name every Service after the pods it selects (headless or not: there is no
-    kube-proxy, so a name resolves straight to the pods' addresses)."""
+def name_pod(cluster: Cluster, objects: list[dict], pod: Pod) -> None:
+    """Put ``pod`` behind every Service that selects it (the endpoints of a Ready pod).
+
+    There is no kube-proxy: a Service's name resolves straight to its pods' addresses,
+    headless or not, so a Service's port must be the port its pods listen on."""
     for service in (o for o in objects if o["kind"] == "Service"):
+        if not service_selects(service, pod.spec.labels):
+            continue
         for port in service["spec"].get("ports", []):
             target = port.get("targetPort", port["port"])
-            selected = [p for p in cluster.pods if service_selects(service, p.spec.labels)]
-            numbers = {p.port(target) if isinstance(target, str) else target for p in selected}
-            if numbers and numbers != {port["port"]}:
+            number = pod.port(target) if isinstance(target, str) else int(target)
+            if number != port["port"]:
                 raise PodError(f"Service {service['metadata']['name']}: port {port['port']} "
-                               f"targets {numbers}; without kube-proxy they must be equal")
-        addresses = [p.address for p in cluster.pods if service_selects(service, p.spec.labels)]
-        for address in addresses:
-            cluster.name(address, *cluster.service_names(service["metadata"]["name"]))
+                               f"targets {number}; without kube-proxy they must be equal")
+        cluster.name(pod.address, *cluster.service_names(service["metadata"]["name"]))
+
+
+def pod_from_image(cluster: Cluster, objects: list[dict], deployment: str,
+                   images: dict[str, str], builder, replica: int = 0,
+                   own_address: bool = False) -> Pod:
+    """Start one pod of ``deployment`` (not yet named by its Services).
+
+    ``own_address``: one namespace holds every replica, where two pods binding 0.0.0.0 on
+    the same port would collide; each then binds its own address instead (every setting
+    whose value is 0.0.0.0 becomes the pod's address — the one change to its ConfigMap)."""
+    container = find(objects, "Deployment", deployment)["spec"]["template"]["spec"][
+        "containers"][0]
+    image = images.get(container["image"]) or images.get(container["image"].split(":")[0])
+    if image is None:
+        raise PodError(f"{deployment}: no built image for {container['image']}")
+    spec = PodSpec.from_deployment(objects, deployment, builder.inspect(image), replica)
+    address = cluster.allocate()
+    env = {k: address for k, v in spec.env.items() if v == "0.0.0.0"} if own_address else {}
+    rootfs = cluster.stack.enter_context(builder.rootfs(image))
+    pod = cluster.start_pod(spec, rootfs, address, env=env)
+    cluster.name(pod.address, spec.name)
+    return pod
 
 
 def start_stack(cluster: Cluster, objects: list[dict], images: dict[str, str], builder,
                 deployments: tuple[str, ...] = ("worker", "gateway", "frontend")) -> dict[str, Pod]:
     """One pod of each Deployment, from ``images`` (manifest image name -> built image
     id), named by the Services; waits until every pod is ready."""
-    pods: dict[str, Pod] = {}
-    for name in deployments:
-        container = find(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
-        image = images.get(container["image"]) or images.get(container["image"].split(":")[0])
-        if image is None:
-            raise PodError(f"{name}: no built image for {container['image']}")
-        spec = PodSpec.from_deployment(objects, name, builder.inspect(image))
-        rootfs = cluster.stack.enter_context(builder.rootfs(image))
-        pods[name] = cluster.start_pod(spec, rootfs)
-        cluster.name(pods[name].address, spec.name)
-    name_services(cluster, objects)
+    pods = {name: pod_from_image(cluster, objects, name, images, builder)
+            for name in deployments}
+    for pod in pods.values():
+        name_pod(cluster, objects, pod)
     for pod in pods.values():
         pod.wait_ready()
     return pods
