@@ -577,12 +577,13 @@ def name_pod(cluster: Cluster, objects: list[dict], pod: Pod) -> None:
 
 def pod_from_image(cluster: Cluster, objects: list[dict], deployment: str,
                    images: dict[str, str], builder, replica: int = 0,
-                   own_address: bool = False) -> Pod:
+                   own_address: bool = False, env: dict[str, str] | None = None) -> Pod:
     """Start one pod of ``deployment`` (not yet named by its Services).
 
     ``own_address``: one namespace holds every replica, where two pods binding 0.0.0.0 on
     the same port would collide; each then binds its own address instead (every setting
-    whose value is 0.0.0.0 becomes the pod's address — the one change to its ConfigMap)."""
+    whose value is 0.0.0.0 becomes the pod's address — the one change to its ConfigMap).
+    ``env`` changes settings on purpose (a benchmark trying other values)."""
     container = find(objects, "Deployment", deployment)["spec"]["template"]["spec"][
         "containers"][0]
     image = images.get(container["image"]) or images.get(container["image"].split(":")[0])
@@ -590,9 +591,9 @@ def pod_from_image(cluster: Cluster, objects: list[dict], deployment: str,
         raise PodError(f"{deployment}: no built image for {container['image']}")
     spec = PodSpec.from_deployment(objects, deployment, builder.inspect(image), replica)
     address = cluster.allocate()
-    env = {k: address for k, v in spec.env.items() if v == "0.0.0.0"} if own_address else {}
+    bind = {k: address for k, v in spec.env.items() if v == "0.0.0.0"} if own_address else {}
     rootfs = cluster.stack.enter_context(builder.rootfs(image))
-    pod = cluster.start_pod(spec, rootfs, address, env=env)
+    pod = cluster.start_pod(spec, rootfs, address, env={**bind, **(env or {})})
     cluster.name(pod.address, spec.name)
     return pod
 

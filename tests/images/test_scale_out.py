@@ -1,7 +1,7 @@
 """Scale-out on one machine: does a worker pod the HPA adds get traffic, and does one
 that goes away cost a request?
 
-The cluster's path, reproduced (``scale_out.py``): the gateway from its image with the
+The cluster's path, reproduced (``benchmarks/scale_out.py``): the gateway from its image with the
 ConfigMap's ``dns:///worker-headless:50051`` and round_robin, worker replicas from their
 image with k8s/base's connection-age settings, and ``worker-headless`` resolving through
 the namespace's hosts file to every ready replica. Load runs through the gateway
@@ -11,11 +11,14 @@ throughout. Behaviour, not timing: a bound only keeps a broken set-up from hangi
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
-from image_helpers import pods
-from scale_out import Load, ScaledWorkers
+from image_helpers import REPO, pods
+
+sys.path.insert(0, str(REPO))
+from benchmarks.scale_out import Load, ScaledWorkers  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
