@@ -48,8 +48,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import dlcore
-from dlcore.data import flatten_images, load_cats, load_mnist, one_hot
+from dlcore.data import load_cats, load_mnist
 from dlcore.layers import Dense
+from dlcore.layout import flatten_images, one_hot
 from dlcore.model import Sequential
 from dlcore.optim import Adam
 from dlcore.progress import progress_bar, write

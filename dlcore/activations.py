@@ -1,5 +1,8 @@
 """Activation functions g(Z) and their backward rules, as in the course.
 
+Taught in notebooks/01-logistic-regression.ipynb (sigmoid), 02-one-hidden-layer.ipynb (tanh),
+03-deep-network-step-by-step.ipynb (ReLU) and 07-softmax-and-mnist.ipynb (softmax).
+
 Each activation comes as a pair of pure functions:
 
 - ``forward(Z) -> A``: the activation applied elementwise (softmax: over axis 0, the classes);

@@ -1,5 +1,7 @@
 """Convolutional layers: Conv2D, MaxPool2D, AvgPool2D and Flatten, forward and backward.
 
+Taught in notebooks/08-convolutions-from-scratch.ipynb.
+
 Image tensors are ``(m, C, H, W)``: examples first, then channels, height and width, so
 these layers have ``batch_axis = 0``. :class:`Flatten` bridges to the dense world: it maps
 ``(m, C, H, W)`` to the columns ``(C*H*W, m)`` that :class:`dlcore.layers.Dense` takes.

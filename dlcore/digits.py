@@ -1,5 +1,8 @@
 """Handwritten digits: one preprocessing path shared by training and serving, and augmentation.
 
+Taught in notebooks/07-softmax-and-mnist.ipynb (augmentation) and 09-serve-and-draw.ipynb
+(preprocessing, step by step).
+
 MNIST digits follow a convention (LeCun et al.): white ink on black, the digit scaled so
 its longer side is 20 pixels (keeping the aspect ratio, anti-aliased), then placed in a
 28x28 field so that its centre of mass sits at the centre (pixel ``(14, 14)``, counting

@@ -1,5 +1,8 @@
 """Gradient checking by centred finite differences, for any layer or model.
 
+Taught in notebooks/01-logistic-regression.ipynb and
+05-initialisation-regularisation-gradient-checking.ipynb.
+
 The course's check: nudge one number ``theta`` by ``+-eps``, measure the cost both ways,
 
     dtheta_approx = (J(theta + eps) - J(theta - eps)) / (2 eps)

@@ -1,5 +1,8 @@
 """Weight initialisers: zeros, scaled random, Xavier and He.
 
+Taught in notebooks/05-initialisation-regularisation-gradient-checking.ipynb (why 1/n halves a
+ReLU network's signal and He's 2/n does not; ``"xavier"`` here is LeCun's 1/n).
+
 Every initialiser returns ``W`` of shape ``(n_out, n_in)`` (the course's ``W[l]`` is
 ``(n[l], n[l-1])``) drawn from a seed or a :class:`numpy.random.Generator`; biases start
 at zero in every scheme. The course page on initialisation compares them:

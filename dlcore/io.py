@@ -1,5 +1,7 @@
 """Model files: weights in ``.npz`` (never pickle) plus a JSON model card.
 
+Taught in notebooks/09-serve-and-draw.ipynb (saving a model of your own for the stack to serve).
+
 ``save_model(model, "models/cat", ...)`` writes two files side by side:
 
 - ``models/cat.npz``: every parameter as ``layer{i}.{key}`` (``layer0.W``, ``layer0.b``,

@@ -1,5 +1,9 @@
 """Layers: Dense, Dropout and the activation layers, on one small base class.
 
+Taught in notebooks/03-deep-network-step-by-step.ipynb (its "Rebuilding dlcore" section builds
+Dense and Sequential from the learner's functions) and
+notebooks/05-initialisation-regularisation-gradient-checking.ipynb (dropout).
+
 Every layer has the same face, so one model, one optimiser and one gradient check work
 on any of them:
 

@@ -1,5 +1,8 @@
 """Layouts: where the examples are in the arrays a model takes, and the conversions to them.
 
+Taught in notebooks/01-logistic-regression.ipynb (flattening pictures into columns) and
+07-softmax-and-mnist.ipynb (one-hot labels).
+
 dlcore has two layouts (see DESIGN.md):
 
 - **columns** ``(n_x, m)``: dense models, one example per column, as in the course's

@@ -1,5 +1,8 @@
 """Cross-entropy losses: the cost ``J`` of a batch and its gradient ``dA[L]``.
 
+Taught in notebooks/01-logistic-regression.ipynb (binary cross-entropy as a negative
+log-likelihood) and 07-softmax-and-mnist.ipynb (categorical cross-entropy, dZ = A - Y).
+
 Shapes follow the course: the output ``A`` (``y_hat``) and the targets ``Y`` are both
 ``(n_out, m)``: ``(1, m)`` of 0/1 labels for binary classification, one-hot ``(C, m)``
 for ``C`` classes.

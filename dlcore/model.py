@@ -1,5 +1,8 @@
 """Sequential: a stack of layers trained on one loss — the course's L-layer model.
 
+Taught in notebooks/03-deep-network-step-by-step.ipynb (the L-layer model, and the "Rebuilding
+dlcore" section that turns the learner's functions into this class).
+
     model = Sequential([Dense(12288, 20), Dense(20, 7), Dense(7, 5),
                         Dense(5, 1, activation="sigmoid")], loss="binary_cross_entropy")
     history = model.fit(X, Y, epochs=2500, optimizer=GradientDescent(lr=0.0075))

@@ -1,5 +1,7 @@
 """Optimisers, learning-rate schedules and the shuffled mini-batch iterator.
 
+Taught in notebooks/06-optimisation.ipynb (mini-batches, momentum, RMSProp, Adam, decay).
+
 An optimiser sees only ``(param, grad)`` pairs — the ``params``/``grads`` dicts of each
 layer, which share keys — and updates each ``param`` *in place* with per-parameter state
 (the course's ``v``, ``s``). ``step(layers)`` walks every layer; ``update(param, grad,

@@ -41,8 +41,16 @@ def show_images(
     size: float = 1.6,
     cmap: str = "gray",
     symmetric: bool = False,
+    shared: bool = False,
+    colorbar_label: str = "value",
 ) -> Any:
     """A grid of images, one title each: ``(n, H, W)`` grey or ``(n, H, W, 3)`` RGB.
+
+    Pictures (photos, digits) are each drawn on their own grey scale. Arrays that are
+    *compared* panel by panel — weights, filters, feature maps — need one scale for all
+    panels, or a faint panel would look as strong as a bright one: ``symmetric=True``
+    (signed values) or ``shared=True`` (e.g. activations >= 0) draw every panel on the
+    same scale and add a colour bar that says what the colours mean.
 
     Args:
         images: the pictures; uint8 RGB is shown as is, 2-D arrays with ``cmap``.
@@ -51,39 +59,73 @@ def show_images(
         ncols: images per row.
         size: inches per image.
         cmap: colour map for grey images.
-        symmetric: scale each grey image to ``[-max|v|, +max|v|]`` with a diverging colour
-            map (red positive, blue negative) — for filters, weights and gradients.
+        symmetric: one scale ``[-v, +v]`` for all grey panels, ``v`` the largest
+            ``|value|`` among them, with a diverging colour map (red positive, blue
+            negative, white 0) — for weights, filters and gradients.
+        shared: one scale ``[min, max]`` over all grey panels, with ``cmap``.
+        colorbar_label: what the colour bar measures (with ``symmetric`` or ``shared``),
+            e.g. ``"weight"`` or ``"activation (ReLU output)"``.
     """
     plt = _pyplot()
-    images = list(images)
+    images = [np.asarray(image) for image in images]
     n = len(images)
     if n == 0:
         raise ValueError("show_images needs at least one image")
     if titles is not None and len(titles) != n:
         raise ValueError(f"got {n} images but {len(titles)} titles")
+    grey = [image for image in images if not (image.ndim == 3 and image.shape[-1] == 3)]
+    scale = None
+    if (symmetric or shared) and grey:
+        if symmetric:
+            v = max(float(np.abs(image).max()) for image in grey) or 1.0
+            scale = {"cmap": "RdBu_r", "vmin": -v, "vmax": v}
+        else:
+            lo = min(float(image.min()) for image in grey)
+            hi = max(float(image.max()) for image in grey)
+            scale = {"cmap": cmap, "vmin": lo, "vmax": hi if hi > lo else lo + 1.0}
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    extra = 0.35 * (max(t.count("\n") for t in titles) + 1) if titles else 0.0
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size * ncols, (size + extra) * nrows + 0.5), squeeze=False
-    )
-    for k, ax in enumerate(axes.flat):
+    # The layout in inches, computed rather than left to tight_layout (several times
+    # faster for a large grid, and the same on every machine): a band above each panel
+    # for its title, one above the grid for the figure's title, one on the right for the
+    # colour bar.
+    lines = max(t.count("\n") + 1 for t in titles) if titles else 0
+    title_band = 0.17 * lines + 0.08 if lines else 0.04
+    gap, margin = 0.12, 0.08
+    top = 0.45 if suptitle else margin
+    right = 1.1 if scale else margin
+    cell_h = size + title_band
+    width = margin + ncols * size + (ncols - 1) * gap + right
+    height = top + nrows * cell_h + margin
+    fig = plt.figure(figsize=(width, height))
+    for k, image in enumerate(images):
+        row, col = divmod(k, ncols)
+        left = margin + col * (size + gap)
+        bottom = height - top - row * cell_h - title_band - size
+        ax = fig.add_axes((left / width, bottom / height, size / width, size / height))
         ax.axis("off")
-        if k >= n:
-            continue
-        image = np.asarray(images[k])
         if image.ndim == 3 and image.shape[-1] == 3:
             ax.imshow(image)
-        elif symmetric:
-            v = float(np.abs(image).max()) or 1.0
-            ax.imshow(image, cmap="RdBu_r", vmin=-v, vmax=v)
+        elif scale is not None:
+            mappable = ax.imshow(image, **scale)
         else:
             ax.imshow(image, cmap=cmap)
         if titles is not None:
             ax.set_title(titles[k], fontsize=9)
     if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
+        fig.suptitle(suptitle, y=1 - 0.12 / height, va="top")
+    if scale is not None:
+        grid_h = nrows * cell_h - title_band
+        bar_h = min(grid_h, max(size, 0.8 * grid_h))
+        cax = fig.add_axes(
+            (
+                (width - right + 0.2) / width,
+                (margin + (grid_h - bar_h) / 2) / height,
+                0.15 / width,
+                bar_h / height,
+            )
+        )
+        fig.colorbar(mappable, cax=cax, label=colorbar_label)
     return fig
 
 
@@ -94,19 +136,25 @@ def plot_curves(
     ylabel: str = "cost J (cross-entropy, nats)",
     logy: bool = False,
     ax: Any = None,
+    start: int = 0,
 ) -> Any:
     """Line plots of named series against their index — cost or accuracy per step/epoch.
 
     ``plot_curves({"lr = 0.005": costs}, title="Training cost")``; ``logy=True`` for a
-    logarithmic y axis (costs spanning orders of magnitude).
+    logarithmic y axis (costs spanning orders of magnitude). The x axis counts steps or
+    epochs: the first value is drawn at ``start`` (e.g. ``start=1`` for "after epoch 1")
+    and the ticks are whole numbers.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     if ax is None:
         fig, ax = plt.subplots(figsize=(6.4, 3.8))
     else:
         fig = ax.figure
     for label, values in curves.items():
-        ax.plot(np.arange(len(values)), np.asarray(values, dtype=float), label=label)
+        ax.plot(start + np.arange(len(values)), np.asarray(values, dtype=float), label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if logy:
         ax.set_yscale("log")
     ax.set_title(title)

@@ -9,9 +9,15 @@ From Python (the serving notebook, the integration tests)::
         ...                             # stack.api_url, stack.worker_target, ...
     # both processes are stopped here (and at interpreter exit, whatever happens)
 
+With a model of your own beside the course's (notebook 9)::
+
+    with Stack(extra_models=["my-models"]) as stack:   # my-models/my-mlp.npz + .json
+        ...                             # POST /api/digits {"model": "my-mlp", ...}
+
 From a terminal (``make stack``)::
 
     python -m services.stack            # prints the page URL; Ctrl+C stops everything
+    python -m services.stack --extra-models my-models
 
 Ports are free 127.0.0.1 ports picked at start (the page's port can be fixed with
 ``gateway_port`` / ``--port``). The children get their settings as ``WORKER_*`` and
@@ -34,6 +40,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,6 +166,9 @@ class Stack:
 
     Args:
         models_dir: the models to serve (default: the repository's ``models/``).
+        extra_models: further directories of models to serve beside them, e.g. a digit
+            model of your own saved with ``dlcore.save_model(..., task="digits")``;
+            requests name it by its file name. A name served twice stops the worker.
         gateway_port, worker_port, worker_metrics_port: fixed ports; 0 = a free one.
         worker_env, gateway_env: extra environment variables for one service (for example
             ``{"WORKER_BATCHING": "off"}`` or ``{"GATEWAY_URL_ALLOWLIST": "127.0.0.1"}``).
@@ -171,6 +181,7 @@ class Stack:
     def __init__(
         self,
         models_dir: str | os.PathLike | None = None,
+        extra_models: Sequence[str | os.PathLike] = (),
         gateway_port: int = 0,
         worker_port: int = 0,
         worker_metrics_port: int = 0,
@@ -183,6 +194,9 @@ class Stack:
         python: str = sys.executable,
     ) -> None:
         self.models_dir = Path(models_dir) if models_dir is not None else REPO / "models"
+        if isinstance(extra_models, str | os.PathLike):
+            extra_models = [extra_models]  # one directory, not its characters
+        self.extra_models = [Path(d) for d in extra_models]
         self.gateway_port = gateway_port or free_port()
         self.worker_port = worker_port or free_port()
         self.worker_metrics_port = worker_metrics_port or free_port()
@@ -231,11 +245,14 @@ class Stack:
 
     def worker_environment(self) -> dict[str, str]:
         """The ``WORKER_*`` variables the worker is started with."""
+        extra = ({"WORKER_EXTRA_MODELS_DIRS": os.pathsep.join(map(str, self.extra_models))}
+                 if self.extra_models else {})
         return {
             "WORKER_HOST": HOST,
             "WORKER_PORT": str(self.worker_port),
             "WORKER_METRICS_PORT": str(self.worker_metrics_port),
             "WORKER_MODELS_DIR": str(self.models_dir),
+            **extra,
             **self.worker_env,
         }
 
@@ -351,9 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None,
                         help="the page's port (default: 8000 if free, else any free port)")
     parser.add_argument("--models-dir", default=None, help="models to serve (default: models/)")
+    parser.add_argument("--extra-models", action="append", default=[], metavar="DIR",
+                        help="a further directory of models to serve (may be repeated)")
     args = parser.parse_args(argv)
     port = args.port if args.port is not None else (8000 if port_is_free(8000) else 0)
-    stack = Stack(models_dir=args.models_dir, gateway_port=port, inherit_output=True)
+    stack = Stack(models_dir=args.models_dir, extra_models=args.extra_models, gateway_port=port,
+                  inherit_output=True)
     try:
         stack.start()
     except StackError as e:

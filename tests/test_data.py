@@ -24,10 +24,8 @@ from dlcore.data import (
     MalformedFile,
     Store,
     UnknownDataset,
-    flatten_images,
     load_cats,
     load_mnist,
-    one_hot,
 )
 from dlcore.data.formats import read_idx, write_idx
 from dlcore.data.store import check_file, default_data_dir, load_manifest, parse_manifest
@@ -551,17 +549,6 @@ def test_real_mnist_small():
         np.bincount(mnist.train_y), [1783, 2051, 1740, 1883, 1747, 1587, 1771, 1900, 1732, 1806]
     )
     assert mnist.train_y[:5].tolist() == [5, 0, 4, 1, 9]
-
-
-def test_flatten_and_one_hot():
-    images = np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
-    X = flatten_images(images)
-    assert X.shape == (12, 2) and X.dtype == np.float32
-    np.testing.assert_allclose(X[:, 1], images[1].ravel() / 255.0)
-    Y = one_hot(np.array([2, 0, 1]), 3)
-    np.testing.assert_array_equal(Y, [[0, 1, 0], [0, 0, 1], [1, 0, 0]])
-    with pytest.raises(ValueError, match="labels must be in 0..2, got 0..3"):
-        one_hot(np.array([0, 3]), 3)
 
 
 # -- the command line --------------------------------------------------------------------

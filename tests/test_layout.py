@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import dlcore.data
 from dlcore import layout
 from dlcore.conv import Conv2D, Flatten
 from dlcore.layers import Dense, ReLU
@@ -50,12 +49,6 @@ def test_one_hot_columns_and_errors():
         one_hot(np.array([0, 3]), 3)
     with pytest.raises(ValueError, match=r"labels of shape \(m,\)"):
         one_hot(np.zeros((2, 2), int), 3)
-
-
-def test_the_data_module_re_exports_the_same_functions():
-    # Notebooks and the README import them from dlcore.data: one definition, two addresses.
-    assert dlcore.data.flatten_images is flatten_images
-    assert dlcore.data.one_hot is one_hot
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])

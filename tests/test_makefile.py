@@ -1,5 +1,5 @@
 """The Makefile's verbs do what the README says: help lists them, a missing prerequisite
-is named, and `make lab` really starts JupyterLab on the course."""
+is named, and `make lab` really starts JupyterLab on the course, both editions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def make(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def test_help_lists_the_verbs():
     out = make("help").stdout
-    for verb in ["lab", "test", "data", "install", "help"]:
+    for verb in ["lab", "exercises", "check-exercises", "test", "data", "install", "help"]:
         assert f"make {verb} " in out, out
 
 
@@ -41,8 +42,15 @@ def test_missing_python_is_named_with_a_fix(tmp_path):
     assert "apt-get install python3" in result.stdout
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 @pytest.mark.slow
 def test_make_lab_starts_jupyterlab(tmp_path):
+    """`make lab` makes the exercise edition (kept where the learner changed it) and opens
+    JupyterLab at the repository's root, on the first exercise notebook."""
     port, token = free_port(), "make-lab-test"
     lab_args = (
         f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token} "
@@ -59,7 +67,8 @@ def test_make_lab_starts_jupyterlab(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 90
+        # a first `make lab` also installs nbgrader's build environment and makes the edition
+        deadline = time.monotonic() + 180
         status = None
         while time.monotonic() < deadline and proc.poll() is None:
             try:
@@ -69,14 +78,29 @@ def test_make_lab_starts_jupyterlab(tmp_path):
                     break
             except OSError:
                 time.sleep(0.5)
-        assert status is not None, "JupyterLab did not answer /api/status within 90 s"
+        assert status is not None, "JupyterLab did not answer /api/status within 180 s"
         assert status[0] == 200 and "started" in status[1]
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=5
-        ) as response:
-            names = {item["name"] for item in json.load(response)["content"]}
-        expected = {p.name for p in (REPO / "notebooks").iterdir() if not p.name.startswith(".")}
-        assert names == expected  # the server's root is notebooks/
+        def listing(path: str = "") -> dict[str, str]:
+            url = f"http://127.0.0.1:{port}/api/contents/{path}?token={token}"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return {item["name"]: item["type"] for item in json.load(response)["content"]}
+
+        # the server's root holds both editions: the solved notebooks and the learner's
+        root = listing()
+        assert root.get("notebooks") == "directory" and root.get("exercises") == "directory"
+        assert "README.md" in root
+        solved = {p.name for p in (REPO / "notebooks").glob("[0-9]*.ipynb")}
+        assert solved <= set(listing("notebooks"))
+        made = {p.name for p in (REPO / "exercises").glob("[0-9]*.ipynb")}
+        assert made and made <= solved and made <= set(listing("exercises"))
+        # ... and opens on the exercise edition's first notebook
+        first = min(made)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/?token={token}")
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(request, timeout=5)
+        assert redirect.value.code == 302
+        assert redirect.value.headers["Location"].startswith(f"/lab/tree/exercises/{first}")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

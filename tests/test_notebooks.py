@@ -21,12 +21,6 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MAX_PNG_BYTES = 250_000
 #: the one widget a stored notebook may show (a picture of it sits beside it for static readers)
 ALLOWED_WIDGETS = ("DigitPad",)
-# notebooks whose reasons have moved from code comments into metadata (all, once converted)
-CONVERTED = {
-    "05-initialisation-regularisation-gradient-checking.ipynb",
-    "06-optimisation.ipynb",
-}
-CORRECTED = [p for p in NOTEBOOKS if p.name in CONVERTED]
 
 
 def code_cells(path: Path) -> list[dict]:
@@ -54,18 +48,17 @@ def test_untested_outputs_say_why_in_metadata_not_in_the_code(path):
     the code a learner reads carries no test plumbing."""
     for cell in code_cells(path):
         source = "".join(cell["source"])
-        commented = re.search(r"#\s*nbval", source)
-        assert not (commented and path.name in CONVERTED), f"test plumbing in code:\n{source}"
+        assert not re.search(r"#\s*nbval", source), f"test plumbing in teaching code:\n{source}"
         metadata = cell.get("metadata", {})
         tags = metadata.get("tags", [])
         if "nbval-ignore-output" in tags or "nbval-skip" in tags:
             reason = metadata.get("nbval_reason")
-            assert (isinstance(reason, str) and reason.strip()) or commented, (
+            assert isinstance(reason, str) and reason.strip(), (
                 f"cell tagged {tags} without metadata 'nbval_reason':\n{source}"
             )
 
 
-@pytest.mark.parametrize("path", CORRECTED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_stored_widget_views_but_the_pad(path):
     """A progress bar stored as a widget view shows '0%' when the notebook is opened."""
     for cell in code_cells(path):
@@ -78,7 +71,7 @@ def test_no_stored_widget_views_but_the_pad(path):
                 ), f"a stored widget view ({text[:60]!r}); store a text bar or a summary"
 
 
-@pytest.mark.parametrize("path", CORRECTED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_figures_are_a_sensible_size(path):
     for index, cell in enumerate(code_cells(path)):
         for output in cell["outputs"]:

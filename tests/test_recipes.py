@@ -106,21 +106,25 @@ def test_the_registry_imports_the_recipes_never_the_reverse():
         assert "dlcore.recipes" not in graph[module], module
 
 
-# -- old import paths (the stored notebooks use them) -----------------------------------------
+# -- the package's names ----------------------------------------------------------------------
 
 
-def test_old_import_paths_still_work():
-    from dlcore import digit_recipes, layout
-    from dlcore.data import flatten_images, one_hot
-    from dlcore.recipes import CAT_INPUT, CAT_LEARNING_RATE, CAT_SEED, CAT_STEPS, cats, digits
+def test_the_package_offers_the_cat_recipe_and_its_settings():
+    from dlcore.recipes import CAT_INPUT, CAT_LEARNING_RATE, CAT_SEED, CAT_STEPS, cats
 
-    assert (flatten_images, one_hot) == (layout.flatten_images, layout.one_hot)
     assert (CAT_LEARNING_RATE, CAT_SEED, CAT_STEPS) == (0.0075, 2, 2500)
     assert CAT_INPUT is cats.CAT_INPUT and train_cats is cats.train_cats
-    for name in digit_recipes.__all__:
-        assert getattr(digit_recipes, name) is getattr(digits, name, getattr(layout, name, None))
-    assert digit_recipes.as_images is layout.as_images
-    assert digit_recipes.__doc__.startswith("Kept only so that old imports keep working")
+
+
+def test_each_layout_conversion_has_one_home():
+    import dlcore.data
+    import dlcore.recipes.digits
+
+    for name in ("flatten_images", "one_hot"):
+        assert not hasattr(dlcore.data, name), f"dlcore.data.{name}: its home is dlcore.layout"
+    assert not hasattr(dlcore.recipes.digits, "as_columns") or (
+        dlcore.recipes.digits.as_columns.__module__ == "dlcore.layout"
+    )
 
 
 # -- the cat recipe -----------------------------------------------------------------------------

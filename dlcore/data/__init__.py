@@ -1,13 +1,12 @@
 """The course's data sets, fetched and verified: ``cats``, ``mnist``, ``mnist-small``.
 
->>> from dlcore.data import load_cats, flatten_images
+>>> from dlcore.data import load_cats
 >>> cats = load_cats()                       # fetches and verifies on first use
 >>> cats.train_x.shape, cats.classes
 ((209, 64, 64, 3), ['non-cat', 'cat'])
->>> X = flatten_images(cats.train_x)         # (12288, 209), float32 in [0, 1]
 
-``flatten_images`` and ``one_hot`` live in :mod:`dlcore.layout` (with the other layout
-conversions) and are re-exported here, next to the loaders they are used with.
+The loaders return images as stored (examples first, uint8); :mod:`dlcore.layout` turns
+them into what a model takes (``flatten_images``, ``one_hot``).
 
 Files are listed with their sha256 in ``datasets/manifest.json``; see
 :mod:`dlcore.data.store` for where they come from (cache, mirror, URLs) and the
@@ -31,7 +30,6 @@ from dlcore.data.errors import (
 from dlcore.data.formats import read_h5_arrays, read_idx
 from dlcore.data.split import train_dev_split
 from dlcore.data.store import Store, default_store
-from dlcore.layout import flatten_images, one_hot  # their home is dlcore.layout
 
 __all__ = [
     "ChecksumMismatch",
@@ -42,10 +40,8 @@ __all__ = [
     "Store",
     "UnknownDataset",
     "fetch",
-    "flatten_images",
     "load_cats",
     "load_mnist",
-    "one_hot",
     "train_dev_split",
 ]
 

@@ -110,6 +110,42 @@ for (const type of ["pointerup", "pointercancel", "pointerleave"]) {
   });
 }
 
+// ---- the model choice ---------------------------------------------------------------------
+
+// The choice lists the digit models the gateway serves (GET /api/models): the course's CNN
+// and MLP, and any model served beside them (one you trained yourself, say). Each option's
+// value is the shortest name a request may use for it. Until the list arrives, or when it
+// cannot be had, the choices written in index.html stay (the default model, CNN, MLP).
+function modelKind(model) {
+  const layers = model.card && model.card.architecture && model.card.architecture.layers;
+  if (!Array.isArray(layers)) return "";
+  return layers.some((layer) => layer && layer.type === "Conv2D") ? " (convolutional)" : " (dense)";
+}
+
+async function listModels() {
+  let answer = null;
+  try {
+    const response = await fetch("/api/models");
+    if (response.ok) answer = await response.json();
+  } catch (ignored) {
+    return; // keep the page's own choices
+  }
+  const models = answer && Array.isArray(answer.models) ? answer.models : [];
+  const digits = models.filter((m) => m && m.task === "digits" && typeof m.name === "string");
+  if (!digits.length) return;
+  const select = $("model");
+  const chosen = select.value;
+  const fallback = digits.find((m) => m.default);
+  const options = [new Option(fallback ? `default (${fallback.name})` : "default", "")];
+  for (const model of digits) {
+    const aliases = Array.isArray(model.aliases) ? model.aliases : [];
+    const value = typeof aliases[0] === "string" ? aliases[0] : model.name;
+    options.push(new Option(model.name + modelKind(model), value));
+  }
+  select.replaceChildren(...options); // Option() sets text, never HTML
+  select.value = options.some((option) => option.value === chosen) ? chosen : "";
+}
+
 // ---- digit answers ------------------------------------------------------------------------
 
 function showGrid(canvas, grid, colour) {
@@ -229,3 +265,4 @@ $("cat-file-form").addEventListener("submit", (event) => {
 });
 
 clearPad();
+listModels();

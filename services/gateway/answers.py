@@ -46,6 +46,7 @@ def model_list(reply: inference_pb2.ListModelsReply) -> ModelList:
         models=[
             ModelSummary(
                 name=m.name,
+                aliases=list(m.aliases),
                 task=m.task,
                 classes=list(m.classes),
                 default=m.is_default,

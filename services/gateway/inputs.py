@@ -116,6 +116,9 @@ async def cat_image(
                                   max_part_size=settings.max_body_bytes)
         upload = form.get("file") or form.get("image")
         url = form.get("cat_url")
+        if isinstance(upload, UploadFile) and url is not None:
+            raise ApiError(400, "invalid_request",
+                           "send exactly one of 'file' (the photo) and 'cat_url', not both")
         if isinstance(upload, UploadFile):
             data = await upload.read()
         elif isinstance(url, str) and url.strip():

@@ -24,7 +24,7 @@ from services.proto import inference_pb2
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in {
-        400: "invalid request or unusable image",
+        400: "invalid request (e.g. a model the worker does not serve) or unusable image",
         413: "body, image or remote file too large",
         415: "wrong Content-Type or image format",
         502: "the worker failed",
@@ -57,7 +57,7 @@ ops = APIRouter(tags=["operations"])
 @api.post("/digits", response_model=DigitAnswer, responses=ERRORS,
           openapi_extra=_json_body(DigitRequest))
 async def classify_digit(request: Request) -> DigitAnswer:
-    """Classify a handwritten digit (base64 image or pixel rows) with the CNN or the MLP."""
+    """Classify a handwritten digit (base64 image or pixel rows) with any served digit model."""
     body = await inputs.read_json(request, DigitRequest)
     message = inference_pb2.DigitRequest(
         image=inputs.digit_image(body), model=body.model or "", saliency=body.saliency
@@ -76,7 +76,7 @@ async def classify_cat(request: Request) -> CatAnswer:
 
 @api.get("/models", response_model=ModelList, responses={503: ERRORS[503], 504: ERRORS[504]})
 async def list_models(request: Request) -> ModelList:
-    """The models the worker serves, with their model cards."""
+    """The models the worker serves, with their aliases and model cards."""
     return answers.model_list(await request.app.state.worker.list_models())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -13,6 +13,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from services.proto import MODEL_NAME_MAX_LENGTH, MODEL_NAME_PATTERN
 
 #: A drawing sent as numbers may be at most this many pixels on a side (as in the worker).
 MAX_SIDE = 2048
@@ -41,9 +43,17 @@ class DigitRequest(BaseModel):
         "either polarity",
         examples=["data:image/png;base64,iVBORw0KGgo..."],
     )
-    model: Literal["cnn", "mlp"] | None = Field(
-        None, description="which digit model to use; default: the worker's default digit "
-        "model (WORKER_DEFAULT_DIGIT_MODEL, digits-cnn)"
+    model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MODEL_NAME_MAX_LENGTH,
+        pattern=MODEL_NAME_PATTERN,
+        description="which digit model to use: the name of any digit model the worker "
+        "serves (GET /api/models lists them), e.g. digits-cnn, digits-mlp or a model of "
+        "your own, or an alias listed with it (cnn, mlp). Omitted or null: the worker's "
+        "default digit model (WORKER_DEFAULT_DIGIT_MODEL, digits-cnn). A name the worker "
+        "does not serve is a 400 listing the served ones",
+        examples=["cnn", "digits-mlp"],
     )
     saliency: bool = Field(False, description="also return a saliency map")
 
@@ -109,7 +119,10 @@ class CatAnswer(BaseModel):
 
 
 class ModelSummary(BaseModel):
-    name: str
+    name: str = Field(description="what a request's model field may say, e.g. digits-cnn")
+    aliases: list[str] = Field(
+        default_factory=list, description="other names requests may use for it, e.g. cnn"
+    )
     task: str = Field(description="cat or digits")
     classes: list[str]
     default: bool = Field(description="used when a request names no model")

@@ -7,7 +7,8 @@
 
     stack = Stack().start()
     pad = DigitPad(stack.url)       # any gateway: the local stack, or http://simpledl.test/
-    pad                             # draw with the mouse, press Predict
+    pad                             # draw with the mouse, choose a model, press Predict
+    pad.model = "my-mlp"            # any digit model the gateway serves (GET /api/models)
 
 Predict sends the drawing to the gateway's ``POST /api/digits`` as a PNG — the same
 request the web page makes — so the answer comes from the served models, not from a
@@ -41,16 +42,16 @@ the worker brings every drawing to the MNIST convention (``dlcore.digits``), who
 it. This package does not import ``dlcore``.
 """
 
-from services.pad.client import GatewayClient, PadError, Prediction
+from services.pad.client import GatewayClient, ModelInfo, PadError, Prediction
 from services.pad.raster import SIZE, SUPERSAMPLE, png_data_url, rasterise
-from services.pad.widget import MODELS, DigitPad
+from services.pad.widget import DigitPad
 
 __all__ = [
-    "MODELS",
     "SIZE",
     "SUPERSAMPLE",
     "DigitPad",
     "GatewayClient",
+    "ModelInfo",
     "PadError",
     "Prediction",
     "png_data_url",

@@ -7,8 +7,8 @@ a :class:`PadError` whose message a learner can read as it is.
     answer = gateway.digits({"image": png_data_url(image), "model": "cnn"})
 
 Every endpoint of the gateway the pad uses is one method named after it
-(``digits`` for ``POST /api/digits``); the JSON going in is the API's own
-(``docs/serving.md``), so nothing here knows about widgets or pixels.
+(``digits`` for ``POST /api/digits``, ``models`` for ``GET /api/models``); the JSON going
+in is the API's own (``docs/serving.md``), so nothing here knows about widgets or pixels.
 
 Error wording: the gateway words its failures itself. Every error answer it sends carries
 ``message``, one sentence for a person (``services/gateway/errors.py`` is its only home,
@@ -20,7 +20,7 @@ proxy, an Ingress with no gateway behind it), an answer that cannot be read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,7 +31,36 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")  # no proxy from the environment fo
 
 
 class PadError(RuntimeError):
-    """A prediction failed; the message is meant for the learner, as it is."""
+    """A prediction failed; the message is meant for the learner, as it is.
+
+    ``code`` is the gateway's error code (``"invalid_request"``, ``"worker_unavailable"``,
+    ...) when the gateway answered, else None.
+    """
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model the gateway serves (``ModelSummary`` in the API)."""
+
+    name: str  #: what a request's ``model`` says, e.g. ``digits-cnn`` or ``my-mlp``
+    task: str  #: ``digits`` or ``cat``
+    aliases: tuple[str, ...] = ()  #: other names requests may use, e.g. ``("cnn",)``
+    default: bool = False  #: answers the requests of its task that name no model
+    card: dict = field(default_factory=dict, repr=False, compare=False)  #: the model card
+
+    @classmethod
+    def from_json(cls, summary: dict) -> ModelInfo:
+        return cls(name=str(summary["name"]), task=str(summary["task"]),
+                   aliases=tuple(str(a) for a in summary.get("aliases") or ()),
+                   default=bool(summary.get("default")), card=dict(summary.get("card") or {}))
+
+    def answers_to(self, name: str) -> bool:
+        """Whether a request naming ``name`` gets this model."""
+        return name == self.name or name in self.aliases
 
 
 @dataclass(frozen=True, repr=False)
@@ -83,6 +112,14 @@ class GatewayClient:
         except (ValueError, KeyError, TypeError, AttributeError):
             raise PadError(self._unreadable()) from None
 
+    def models(self) -> list[ModelInfo]:
+        """``GET /api/models``: every model the gateway serves, or :class:`PadError`."""
+        answer = self._call("GET", "api/models")
+        try:
+            return [ModelInfo.from_json(summary) for summary in answer["models"]]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise PadError(self._unreadable()) from None
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The JSON answer of ``method <url><path>``; every failure as a PadError."""
         url = self.url + path
@@ -100,10 +137,14 @@ class GatewayClient:
         except ValueError:
             answer = None
         if not response.is_success:
-            raise PadError(_message_of(answer) or (
+            message = _message_of(answer)
+            if message:
+                code = answer.get("error")
+                raise PadError(message, code if isinstance(code, str) else None)
+            raise PadError(
                 f"Something other than the gateway answered at {self.url} (HTTP "
                 f"{response.status_code}, without the gateway's explanation). Is the stack "
-                "running at that address?"))
+                "running at that address?")
         if answer is None:
             raise PadError(self._unreadable())
         return answer

@@ -1,10 +1,15 @@
 """The drawing pad widget: a canvas to draw a digit on, and what the served model answers.
 
 An ipywidgets box (ipycanvas for the drawing): a 280x280 canvas drawn with the mouse in
-thick round strokes, Clear and Predict buttons, a CNN/MLP selector and a result area with
+thick round strokes, Clear and Predict buttons, a model selector and a result area with
 the predicted digit, the ten probabilities as bars, the 28x28 image the model saw and the
-saliency map. The widget records the strokes, mirrors them onto the canvas and shows
-answers; the pixels come from :mod:`services.pad.raster`, the answers from
+saliency map. The selector offers the digit models the gateway serves, as ``GET
+/api/models`` lists them (the course's CNN and MLP, and any model of your own served
+beside them), asked when the pad is made and again whenever it has no list yet or the
+gateway refused the selected name; :meth:`DigitPad.refresh_models` asks on demand.
+
+The widget records the strokes, mirrors them onto the canvas and shows answers; the
+pixels come from :mod:`services.pad.raster`, the answers from
 :class:`services.pad.client.GatewayClient`, and every failure's wording from the gateway
 (the client words only what cannot come from it). Stable CSS classes
 (``simpledl-pad-canvas``, ``-clear``, ``-predict``, ``-model``, ``-digit``, ``-summary``,
@@ -21,7 +26,7 @@ import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas
 
-from services.pad.client import GatewayClient, PadError, Prediction
+from services.pad.client import GatewayClient, ModelInfo, PadError, Prediction
 from services.pad.raster import (
     SIZE,
     Point,
@@ -36,7 +41,8 @@ from services.pad.raster import (
 log = logging.getLogger(__name__)
 
 PAPER, INK = "#ffffff", "#000000"  # what the learner sees; the raster is MNIST-like
-MODELS = (("CNN", "cnn"), ("MLP", "mlp"))
+DIGITS = "digits"  # the task of the models the pad offers
+SERVED_DEFAULT = "the served default"  # the selector's entry while no list is known
 
 
 class DigitPad(widgets.HBox):
@@ -46,7 +52,9 @@ class DigitPad(widgets.HBox):
         url: the gateway's base URL, e.g. ``stack.url`` (``http://127.0.0.1:<port>/``) or
             a Kubernetes Ingress such as ``http://simpledl.test/``; the pad posts to
             ``<url>api/digits``.
-        model: ``"cnn"`` or ``"mlp"``, the model selected at the start.
+        model: the model selected at the start: any digit model the gateway serves, by
+            name (``"digits-cnn"``, ``"my-mlp"``) or alias (``"cnn"``, ``"mlp"``);
+            ``None``: the gateway's default digit model.
         saliency: ask for the saliency map with every prediction.
         size: the canvas's side in pixels; strokes are ``size / 14`` wide (20 px for
             280), as on the web page: about the stroke width of an MNIST digit.
@@ -56,14 +64,13 @@ class DigitPad(widgets.HBox):
     def __init__(
         self,
         url: str,
-        model: str = "cnn",
+        model: str | None = None,
         saliency: bool = True,
         size: int = SIZE,
         timeout: float = 10.0,
     ) -> None:
-        if model not in dict(MODELS).values():
-            raise ValueError(f"model must be 'cnn' or 'mlp', got {model!r}")
         self.client = GatewayClient(url, timeout)  #: where Predict sends the drawing
+        self.models: list[ModelInfo] = []  #: the digit models offered, from /api/models
         self.size = size
         self.line_width = size / 14
         self.saliency = saliency
@@ -91,9 +98,8 @@ class DigitPad(widgets.HBox):
                                              icon="play")
         self.predict_button.add_class("simpledl-pad-predict")
         self.predict_button.on_click(self._guarded(self._predict_clicked))
-        self.model_selector = widgets.ToggleButtons(
-            options=MODELS, value=model, tooltips=["convolutional network", "dense network"],
-            style=widgets.ToggleButtonsStyle(button_width="60px"))
+        self.model_selector = widgets.Dropdown(options=[(SERVED_DEFAULT, "")], value="",
+                                               layout=widgets.Layout(width="200px"))
         self.model_selector.add_class("simpledl-pad-model")
         hint = widgets.HTML("Draw one digit, 0 to 9, large and in the middle.")
         left = widgets.VBox([hint, paper, widgets.HBox([self.clear_button, self.predict_button]),
@@ -133,6 +139,12 @@ class DigitPad(widgets.HBox):
         super().__init__([left, right])
         self.add_class("simpledl-pad")
         self._paint()
+        try:
+            self.refresh_models()
+        except PadError:
+            pass  # no gateway yet: Predict asks again (and says what is wrong)
+        if model is not None:
+            self.model = model
 
     # -- drawing -------------------------------------------------------------------------
 
@@ -147,13 +159,45 @@ class DigitPad(widgets.HBox):
         return self.client.timeout
 
     @property
-    def model(self) -> str:
-        """The selected model, ``"cnn"`` or ``"mlp"``."""
-        return self.model_selector.value
+    def model(self) -> str | None:
+        """The selected model's name (``"digits-cnn"``, ``"my-mlp"``), or None for the
+        gateway's default. Set it by name or alias: ``pad.model = "mlp"``."""
+        return self.model_selector.value or None
 
     @model.setter
-    def model(self, value: str) -> None:
-        self.model_selector.value = value
+    def model(self, value: str | None) -> None:
+        if not value:
+            self.model_selector.value = self._default_name()
+            return
+        if not self.models:  # no list from the gateway yet: it will say if the name is wrong
+            self.model_selector.options = [(SERVED_DEFAULT, ""), (value, value)]
+            self.model_selector.value = value
+            return
+        chosen = next((m for m in self.models if m.answers_to(value)), None)
+        if chosen is None:
+            raise ValueError(
+                f"{value!r} is none of the digit models served at {self.url}: "
+                + ", ".join(m.name + "".join(f" ({a})" for a in m.aliases) for m in self.models))
+        self.model_selector.value = chosen.name
+
+    def refresh_models(self) -> list[ModelInfo]:
+        """Ask the gateway which digit models it serves (``GET /api/models``) and offer
+        them in the selector, keeping the selection if it is still served.
+
+        Raises:
+            PadError: the gateway could not be asked (the selector stays as it was).
+        """
+        served = [m for m in self.client.models() if m.task == DIGITS]
+        selected = self.model
+        self.models = served
+        options = [(f"{m.name} (default)" if m.default else m.name, m.name) for m in served]
+        keep = next((m.name for m in served if selected and m.answers_to(selected)), None)
+        self.model_selector.options = options or [(SERVED_DEFAULT, "")]
+        self.model_selector.value = keep or self._default_name()
+        return served
+
+    def _default_name(self) -> str:
+        return next((m.name for m in self.models if m.default), "")
 
     def clear(self) -> None:
         """Wipe the drawing and the answer."""
@@ -240,9 +284,12 @@ class DigitPad(widgets.HBox):
     # -- predicting ----------------------------------------------------------------------
 
     def request(self) -> dict:
-        """The JSON body Predict sends to ``POST /api/digits``."""
-        return {"image": png_data_url(self.image()), "model": self.model,
-                "saliency": self.saliency}
+        """The JSON body Predict sends to ``POST /api/digits`` (without ``model`` when the
+        gateway's default is selected)."""
+        body = {"image": png_data_url(self.image()), "saliency": self.saliency}
+        if self.model:
+            body["model"] = self.model
+        return body
 
     def predict(self) -> Prediction:
         """Send the drawing to the gateway, show the answer and return it.
@@ -253,13 +300,23 @@ class DigitPad(widgets.HBox):
                 gateway's own sentence whenever the gateway answered.
         """
         self._show_error("")
-        self.summary_label.value = f"Asking the {self.model.upper()} ..."
+        if not self.models:
+            try:
+                self.refresh_models()
+            except PadError:
+                pass  # the prediction below meets the same trouble and reports it
+        self.summary_label.value = f"Asking {self.model or 'the default model'} ..."
         try:
             answer = self.client.digits(self.request())
         except PadError as e:
             self._show_answer(None)
             self._show_error(str(e))
             self.summary_label.value = ""
+            if e.code == "invalid_request":  # perhaps a model no longer served
+                try:
+                    self.refresh_models()
+                except PadError:
+                    pass
             raise
         self._show_answer(answer)
         return answer

@@ -8,3 +8,11 @@ and committed (``tests/services/test_proto.py`` checks they are up to date).
 # Image files and pixel arrays travel in one message; the gateway's upload limit is 4 MiB
 # by default, so 16 MiB leaves room for base64 decoding and a raised limit.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+#: What a model may be called (its file name without extension): 1 to 64 letters, digits,
+#: ".", "_" or "-", starting with a letter or a digit. The worker refuses to serve a model
+#: file named otherwise, so every served model can be named in a request; the gateway
+#: refuses requests naming anything else. A model called "<task>-<rest>" may also be
+#: named "<rest>" in requests of its task ("mlp" for "digits-mlp"; ModelInfo.aliases).
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MODEL_NAME_MAX_LENGTH = 64

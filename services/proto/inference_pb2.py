@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eservices/proto/inference.proto\x12\x15simpledl.inference.v1\"U\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12/\n\x06pixels\x18\x02 \x01(\x0b\x32\x1d.simpledl.inference.v1.PixelsH\x00\x42\x08\n\x06source\"7\n\x06Pixels\x12\x0e\n\x06height\x18\x01 \x01(\r\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06values\x18\x03 \x03(\x02\"H\n\nCatRequest\x12+\n\x05image\x18\x01 \x01(\x0b\x32\x1c.simpledl.inference.v1.Image\x12\r\n\x05model\x18\x02 \x01(\t\"i\n\x08\x43\x61tReply\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\x12\x17\n\x0f\x63\x61t_probability\x18\x03 \x01(\x02\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tinput_png\x18\x05 \x01(\x0c\"\\\n\x0c\x44igitRequest\x12+\n\x05image\x18\x01 \x01(\x0b\x32\x1c.simpledl.inference.v1.Image\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08saliency\x18\x03 \x01(\x08\"h\n\nDigitReply\x12\r\n\x05\x64igit\x18\x01 \x01(\r\x12\x15\n\rprobabilities\x18\x02 \x03(\x02\x12\x13\n\x0binput_image\x18\x03 \x03(\x02\x12\x10\n\x08saliency\x18\x04 \x03(\x02\x12\r\n\x05model\x18\x05 \x01(\t\"\x13\n\x11ListModelsRequest\"_\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0f\n\x07\x63lasses\x18\x03 \x03(\t\x12\x11\n\tcard_json\x18\x04 \x01(\t\x12\x12\n\nis_default\x18\x05 \x01(\x08\"C\n\x0fListModelsReply\x12\x30\n\x06models\x18\x01 \x03(\x0b\x32 .simpledl.inference.v1.ModelInfo2\x97\x02\n\tInference\x12Q\n\x0b\x43lassifyCat\x12!.simpledl.inference.v1.CatRequest\x1a\x1f.simpledl.inference.v1.CatReply\x12W\n\rClassifyDigit\x12#.simpledl.inference.v1.DigitRequest\x1a!.simpledl.inference.v1.DigitReply\x12^\n\nListModels\x12(.simpledl.inference.v1.ListModelsRequest\x1a&.simpledl.inference.v1.ListModelsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eservices/proto/inference.proto\x12\x15simpledl.inference.v1\"U\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12/\n\x06pixels\x18\x02 \x01(\x0b\x32\x1d.simpledl.inference.v1.PixelsH\x00\x42\x08\n\x06source\"7\n\x06Pixels\x12\x0e\n\x06height\x18\x01 \x01(\r\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06values\x18\x03 \x03(\x02\"H\n\nCatRequest\x12+\n\x05image\x18\x01 \x01(\x0b\x32\x1c.simpledl.inference.v1.Image\x12\r\n\x05model\x18\x02 \x01(\t\"i\n\x08\x43\x61tReply\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\x12\x17\n\x0f\x63\x61t_probability\x18\x03 \x01(\x02\x12\r\n\x05model\x18\x04 \x01(\t\x12\x11\n\tinput_png\x18\x05 \x01(\x0c\"\\\n\x0c\x44igitRequest\x12+\n\x05image\x18\x01 \x01(\x0b\x32\x1c.simpledl.inference.v1.Image\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08saliency\x18\x03 \x01(\x08\"h\n\nDigitReply\x12\r\n\x05\x64igit\x18\x01 \x01(\r\x12\x15\n\rprobabilities\x18\x02 \x03(\x02\x12\x13\n\x0binput_image\x18\x03 \x03(\x02\x12\x10\n\x08saliency\x18\x04 \x03(\x02\x12\r\n\x05model\x18\x05 \x01(\t\"\x13\n\x11ListModelsRequest\"p\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0f\n\x07\x63lasses\x18\x03 \x03(\t\x12\x11\n\tcard_json\x18\x04 \x01(\t\x12\x12\n\nis_default\x18\x05 \x01(\x08\x12\x0f\n\x07\x61liases\x18\x06 \x03(\t\"C\n\x0fListModelsReply\x12\x30\n\x06models\x18\x01 \x03(\x0b\x32 .simpledl.inference.v1.ModelInfo2\x97\x02\n\tInference\x12Q\n\x0b\x43lassifyCat\x12!.simpledl.inference.v1.CatRequest\x1a\x1f.simpledl.inference.v1.CatReply\x12W\n\rClassifyDigit\x12#.simpledl.inference.v1.DigitRequest\x1a!.simpledl.inference.v1.DigitReply\x12^\n\nListModels\x12(.simpledl.inference.v1.ListModelsRequest\x1a&.simpledl.inference.v1.ListModelsReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,9 +46,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSREQUEST']._serialized_start=582
   _globals['_LISTMODELSREQUEST']._serialized_end=601
   _globals['_MODELINFO']._serialized_start=603
-  _globals['_MODELINFO']._serialized_end=698
-  _globals['_LISTMODELSREPLY']._serialized_start=700
-  _globals['_LISTMODELSREPLY']._serialized_end=767
-  _globals['_INFERENCE']._serialized_start=770
-  _globals['_INFERENCE']._serialized_end=1049
+  _globals['_MODELINFO']._serialized_end=715
+  _globals['_LISTMODELSREPLY']._serialized_start=717
+  _globals['_LISTMODELSREPLY']._serialized_end=784
+  _globals['_INFERENCE']._serialized_start=787
+  _globals['_INFERENCE']._serialized_end=1066
 # @@protoc_insertion_point(module_scope)

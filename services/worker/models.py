@@ -1,7 +1,7 @@
-"""The models the worker serves: loaded once from ``models/``, verified, and wrapped with
-the input layout each one expects.
+"""The models the worker serves: loaded once from ``models/`` (and any extra directories),
+verified, and wrapped with the input layout each one expects.
 
-Every ``<name>.npz`` + ``<name>.json`` pair in the models directory is loaded with
+Every ``<name>.npz`` + ``<name>.json`` pair in each models directory is loaded with
 :func:`dlcore.load_model`, which checks both files' checksums; one bad file stops the
 worker from starting (:class:`ModelLoadError` names the file and what is wrong).
 
@@ -13,8 +13,12 @@ worker from starting (:class:`ModelLoadError` names the file and what is wrong).
   (``WORKER_DEFAULT_CAT_MODEL``, ``WORKER_DEFAULT_DIGIT_MODEL``). When the worker serves any
   model of a task, the default must name one of them, or the worker refuses to start; a
   task without served models has no default.
-- **Names** a request may use: the model's file name (``"digits-cnn"``), or the part after
-  the task (``"cnn"`` for ``"digits-cnn"``); the same rule applies to the default settings.
+- **Names** a request may use: the model's file name (``"digits-cnn"``, ``"my-mlp"``), or
+  its alias, the part after ``"<task>-"`` (``"cnn"`` for ``"digits-cnn"``); the same rule
+  applies to the default settings. A name is 1-64 letters, digits, ``.``, ``_`` or ``-``
+  (:data:`services.proto.MODEL_NAME_PATTERN`, what the gateway lets a request send), names
+  are unique across all directories, and within a task no name is another model's alias:
+  anything else stops the worker at start-up, so every request names one model or none.
 
 dlcore layers cache their inputs during ``forward`` for ``backward``, so one model object
 must not run two passes at once: every pass holds the model's lock.
@@ -22,8 +26,9 @@ must not run two passes at once: every pass holds the model's lock.
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,7 @@ import numpy as np
 import dlcore
 from dlcore import layout
 from dlcore.model import Sequential
+from services.proto import MODEL_NAME_PATTERN
 from services.worker.settings import DEFAULT_MODEL_FIELDS, WorkerSettings
 
 CAT = "cat"
@@ -61,7 +67,15 @@ class ServedModel:
     model: Sequential
     example_shape: tuple[int, ...]  # one example as the model takes it, batch axis of size 1
     is_default: bool = False  # answers the task's requests that name no model
+    card_path: Path | None = None  # where it was loaded from (named in start-up errors)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def aliases(self) -> list[str]:
+        """Other names requests may use: ``["cnn"]`` for ``digits-cnn``, none for ``my-mlp``."""
+        prefix = f"{self.task}-"
+        rest = self.name[len(prefix):] if self.name.startswith(prefix) else ""
+        return [rest] if rest else []
 
     @property
     def batch_axis(self) -> int:
@@ -124,22 +138,42 @@ def _served_model(stem: str, model: Sequential) -> ServedModel:
 
 
 def load_models(
-    models_dir: Path, defaults: Mapping[str, str] | None = None
+    models_dirs: Path | Sequence[Path], defaults: Mapping[str, str] | None = None
 ) -> dict[str, ServedModel]:
-    """Load and verify every model in ``models_dir``; ``{name: ServedModel}``.
+    """Load and verify every model in ``models_dirs``; ``{name: ServedModel}``.
 
     Args:
-        models_dir: the directory of ``<name>.npz`` + ``<name>.json`` pairs.
+        models_dirs: a directory of ``<name>.npz`` + ``<name>.json`` pairs, or several
+            (``WorkerSettings.model_dirs()``: ``models/`` and any extra directories).
         defaults: ``{task: model name}``, the model for requests that name none
             (default: the worker settings' defaults, ``WorkerSettings().default_models()``
             without the environment).
 
     Raises:
-        ModelLoadError: the directory is missing or empty, a model file fails its
-            checksum or cannot be rebuilt, a card has no valid task, or a default is not
-            a served model of its task (the message names the file or the setting).
+        ModelLoadError: a directory is missing or empty, a model file fails its checksum
+            or cannot be rebuilt, a card has no valid task, a file name is not a valid
+            model name, two files have the same name, a name is another model's alias,
+            or a default is not a served model of its task (the message names the files
+            or the setting).
     """
-    models_dir = Path(models_dir)
+    directories = [Path(models_dirs)] if isinstance(models_dirs, str | Path) else [
+        Path(d) for d in models_dirs]
+    served: dict[str, ServedModel] = {}
+    for directory in directories:
+        for model in _load_directory(directory):
+            if model.name in served:
+                raise ModelLoadError(
+                    f"two models are called {model.name!r}: {served[model.name].card_path} "
+                    f"and {model.card_path}; model names must be unique (save one under "
+                    "another name)"
+                )
+            served[model.name] = model
+    _check_aliases(served)
+    _mark_defaults(served, built_in_defaults() if defaults is None else defaults)
+    return served
+
+
+def _load_directory(models_dir: Path) -> list[ServedModel]:
     if not models_dir.is_dir():
         raise ModelLoadError(f"models directory {models_dir} does not exist (run: make models)")
     stems = sorted({p.stem for p in models_dir.iterdir() if p.suffix in (".npz", ".json")})
@@ -148,15 +182,42 @@ def load_models(
             f"no models in {models_dir}: expected <name>.npz with its <name>.json card "
             "(run: make models)"
         )
-    served = {}
+    models = []
     for stem in stems:
+        card_path = models_dir / f"{stem}.json"
+        if not re.fullmatch(MODEL_NAME_PATTERN, stem):
+            raise ModelLoadError(
+                f"model file {card_path}: {stem!r} is not a model name requests can use "
+                "(1 to 64 letters, digits, '.', '_' or '-', starting with a letter or a "
+                "digit); save the model under such a name"
+            )
         try:
-            model = dlcore.load_model(models_dir / f"{stem}.json")
+            model = dlcore.load_model(card_path)
         except dlcore.ModelFileError as e:
             raise ModelLoadError(f"model {stem} failed verification: {e}") from e
-        served[stem] = _served_model(stem, model)
-    _mark_defaults(served, built_in_defaults() if defaults is None else defaults)
-    return served
+        served = _served_model(stem, model)
+        served.card_path = card_path
+        models.append(served)
+    return models
+
+
+def _check_aliases(models: Mapping[str, ServedModel]) -> None:
+    """Within a task, no model's name may be another model's alias (or share its alias)."""
+    for task in TASKS:
+        owner: dict[str, ServedModel] = {}
+        of_task = [m for m in models.values() if m.task == task]
+        for model in of_task:
+            owner[model.name] = model
+        for model in of_task:
+            for alias in model.aliases:
+                other = owner.setdefault(alias, model)
+                if other is not model:
+                    raise ModelLoadError(
+                        f"{task} requests naming {alias!r} would be ambiguous: it is the "
+                        f"alias of {model.name} ({model.card_path}) and also "
+                        f"{'the name' if other.name == alias else 'an alias'} of "
+                        f"{other.name} ({other.card_path}); save one under another name"
+                    )
 
 
 def built_in_defaults() -> dict[str, str]:
@@ -182,9 +243,10 @@ def _mark_defaults(models: dict[str, ServedModel], defaults: Mapping[str, str]) 
 
 def _lookup(models: Mapping[str, ServedModel], task: str, name: str) -> ServedModel | None:
     name = name.strip()
-    for candidate in (name, f"{task}-{name}"):
-        model = models.get(candidate)
-        if name and model is not None and model.task == task:
+    if not name:
+        return None
+    for model in models.values():
+        if model.task == task and (model.name == name or name in model.aliases):
             return model
     return None
 
@@ -199,7 +261,7 @@ def default_model(models: Mapping[str, ServedModel], task: str) -> ServedModel |
 
 
 def resolve_model(models: Mapping[str, ServedModel], task: str, requested: str) -> ServedModel:
-    """The model a request asks for: "" (the task's default), "cnn"/"mlp", or a full name.
+    """The model a request asks for: "" (the task's default), a name, or an alias ("cnn").
 
     Raises:
         UnknownModel: no such model for this task (the message lists the served ones).

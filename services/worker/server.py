@@ -4,8 +4,9 @@ Start-up order, so that nobody gets an answer from a half-loaded worker:
 
 1. bind the port and start serving with health ``NOT_SERVING`` (the Inference calls
    answer ``UNAVAILABLE``);
-2. load and verify every model (off the event loop) and check the default-model settings;
-   a bad file or a default that is not served stops the worker with
+2. load and verify every model of every models directory (off the event loop) and check
+   names and default-model settings; a bad file, a name served twice or a default that
+   is not served stops the worker with
    :class:`~services.worker.models.ModelLoadError` naming the file or the setting;
 3. run one forward pass per model (warm-up), then switch health to ``SERVING``.
 
@@ -197,6 +198,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     classes=m.classes,
                     card_json=json.dumps(m.card),
                     is_default=m.is_default,
+                    aliases=m.aliases,
                 )
                 for m in sorted(self.models.values(), key=lambda m: m.name)
             ]
@@ -325,11 +327,12 @@ class Worker:
 
     def _load_and_warm_up(self) -> dict[str, ServedModel]:
         start = time.perf_counter()
-        models = load_models(self.settings.models_dir, self.settings.default_models())
+        directories = self.settings.model_dirs()
+        models = load_models(directories, self.settings.default_models())
         for model in models.values():
             model.predict_proba(model.example(np.zeros(model.example_shape)))
         log.info("loaded and verified %d models from %s in %.2f s", len(models),
-                 self.settings.models_dir, time.perf_counter() - start)
+                 ", ".join(map(str, directories)), time.perf_counter() - start)
         return models
 
     async def stop(self, grace: float | None = None) -> None:

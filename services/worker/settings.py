@@ -1,15 +1,18 @@
 """The worker's settings: every ``WORKER_*`` environment variable, read in this one place.
 
 The launcher (``services/stack.py``), the Dockerfiles and the Kubernetes ConfigMap set
-these; ``docs/serving.md`` has the table. Booleans accept on/off, true/false, 1/0.
+these; ``docs/serving.md`` has the table. Booleans accept on/off, true/false, 1/0; a list
+of directories is separated by ``os.pathsep`` (``:`` on Linux), as in ``PATH``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.imaging import DEFAULT_MAX_PIXELS
 
@@ -29,6 +32,12 @@ class WorkerSettings(BaseSettings):
         9464, ge=0, le=65535, description="Prometheus /metrics HTTP port; 0 turns it off"
     )
     models_dir: Path = Field(REPO / "models", description="directory of <name>.npz + .json")
+    # Models served beside models_dir, e.g. the one a learner trained (notebook 9 and
+    # Stack(extra_models=[...])). Names must be unique across all the directories.
+    extra_models_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="further directories of models to serve, "
+        "separated by os.pathsep (':'); empty = none"
+    )
     # The model a request that names none gets, one setting per task. Checked at start-up:
     # when the worker serves any model of the task, the setting must name one of them
     # (a file name such as "digits-mlp", or what a request may send: "mlp"), else the
@@ -82,6 +91,17 @@ class WorkerSettings(BaseSettings):
         DEFAULT_MAX_PIXELS, ge=1, description="largest image (width x height) decoded"
     )
     log_level: str = Field("INFO", description="logging level name")
+
+    @field_validator("extra_models_dirs", mode="before")
+    @classmethod
+    def _split_paths(cls, value):
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(os.pathsep) if item.strip()]
+        return value
+
+    def model_dirs(self) -> list[Path]:
+        """Every directory whose models the worker serves: ``models_dir`` first."""
+        return [self.models_dir, *self.extra_models_dirs]
 
     def default_models(self) -> dict[str, str]:
         """``{task: model}`` for requests that name no model (the ``default_*`` settings)."""

@@ -26,27 +26,3 @@ def tampered_models(tmp_path, tiny_models) -> Path:
 def image_server():
     with ImageServer(encode(photo())) as server:
         yield server
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Quiet on a closed network (see ../shared/notes/jupyterlab-pad-and-browser-tests.md).
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync",
-                  "--disable-quic"]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Debian's headless Chromium driven by Playwright; skips, saying how to install it."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium "
-                    "(install it with: make sysdeps, or apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=CHROMIUM_FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()

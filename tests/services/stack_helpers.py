@@ -20,6 +20,22 @@ from helpers import REPO, SERVED_MODELS
 from PIL import Image
 
 
+def own_digit_model(directory: Path, name: str, hidden: int = 8, seed: int = 1):
+    """A digit model of one's own, as a learner saves it (random weights, a dense
+    784-hidden-10 network, card with task "digits"), in ``directory``; the model."""
+    from dlcore import Dense, Sequential, save_model
+    from dlcore.recipes.digits import MLP_INPUT
+
+    rng = np.random.default_rng(seed)
+    model = Sequential([Dense(784, hidden, rng=rng),
+                        Dense(hidden, 10, activation="softmax", rng=rng)],
+                       loss="categorical_cross_entropy")
+    directory.mkdir(parents=True, exist_ok=True)
+    save_model(model, directory / name, input=MLP_INPUT, classes=[str(d) for d in range(10)],
+               task="digits")
+    return model
+
+
 def repo_models(*names: str) -> Path:
     """The repository's models/ if it holds ``names`` (default: all served models), or skip
     naming what is missing."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from stack_helpers import REPO, encode, photo, repo_digit_models
+from stack_helpers import REPO, encode, own_digit_model, photo, repo_digit_models
 
 from services.gateway.errors import SERVER_MESSAGES
 from services.stack import Stack
@@ -121,8 +121,17 @@ def cat_photo_file(tmp_path) -> Path:
 
 def test_page_mechanics(chromium, tiny_models, tmp_path):
     """Drawing, answers, errors and uploads work (random-weight models: any digit will do)."""
-    with Stack(models_dir=tiny_models) as stack:
+    own_digit_model(tmp_path / "mine", "my-mlp")
+    with Stack(models_dir=tiny_models, extra_models=[tmp_path / "mine"]) as stack:
         page, problems = open_page(chromium, stack.url)
+
+        # The model choice lists the digit models the gateway serves, one's own included.
+        page.wait_for_function("() => [...document.querySelectorAll('#model option')]"
+                               ".some(o => o.value === 'my-mlp')")
+        options = page.eval_on_selector_all("#model option",
+                                            "os => os.map(o => [o.value, o.textContent])")
+        assert options == [["", "default (digits-cnn)"], ["cnn", "digits-cnn (convolutional)"],
+                           ["mlp", "digits-mlp (dense)"], ["my-mlp", "my-mlp (dense)"]]
 
         page.click("#predict")  # nothing drawn yet
         error = page.locator("#digit-error")
@@ -157,8 +166,10 @@ def test_page_mechanics(chromium, tiny_models, tmp_path):
         draw_by_touch(page, ONE[0])
         assert ink_on_pad(page) > 1000
         assert page.evaluate("() => window.scrollY") == scroll
+        page.select_option("#model", "my-mlp")
         page.click("#predict")
         predicted(page)
+        assert page.locator("#digit-model").text_content() == "my-mlp"
         page.click("#clear")
 
         # A photo upload: the page shows what the API answers for the same file.
@@ -277,7 +288,7 @@ def test_a_drawn_three_comes_back_as_three(chromium, tmp_path):
     with Stack(models_dir=models) as stack:
         page, problems = open_page(chromium, stack.url)
         ARTIFACTS.mkdir(exist_ok=True)
-        for model in ["", *digit_models]:  # "" = the page's "best available"
+        for model in ["", *digit_models]:  # "" = the page's "default"
             page.click("#clear")
             draw(page, THREE)
             page.select_option("#model", model)

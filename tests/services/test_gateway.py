@@ -16,6 +16,7 @@ from stack_helpers import REPO, bomb_png, drawn_digit, encode, photo
 from services.gateway.app import create_app
 from services.gateway.errors import SERVER_MESSAGES, from_worker
 from services.gateway.settings import GatewaySettings
+from services.proto import MODEL_NAME_PATTERN
 from services.stack import free_port
 from services.worker.settings import WorkerSettings
 
@@ -70,7 +71,11 @@ def test_digits_wants_json(client):
         (b'{"image": [[0, NaN]]}', "image.pixels[0][1]", "finite"),
         (b'{"image": [[0, Infinity]]}', "image.pixels[0][1]", "finite"),
         (b'{"image": [["a"]]}', "image.pixels[0][0]", "number"),
-        (b'{"image": "aGk=", "model": "resnet"}', "model", "'cnn' or 'mlp'"),
+        (b'{"image": "aGk=", "model": ""}', "model", "at least 1 character"),
+        (b'{"image": "aGk=", "model": "../models/cat"}', "model", "should match pattern"),
+        (b'{"image": "aGk=", "model": "my model"}', "model", "should match pattern"),
+        (b'{"image": "aGk=", "model": "' + b"m" * 65 + b'"}', "model", "at most 64"),
+        (b'{"image": "aGk=", "model": 7}', "model", "valid string"),
         (b'{"image": "aGk=", "saliency": "maybe"}', "saliency", "boolean"),
         (b'{"image": "aGk=", "extra": 1}', "extra", "not permitted"),
     ],
@@ -446,6 +451,20 @@ def test_openapi_describes_the_api(client):
     cats = spec["paths"]["/api/cats"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json", "image/*"} <= set(cats)
     assert client.get("/docs").status_code == 200
+    # The model field says what it takes: the names the worker may serve, no fixed list.
+    model = digits["requestBody"]["content"]["application/json"]["schema"]["properties"][
+        "model"]
+    name = next(option for option in model["anyOf"] if option.get("type") == "string")
+    assert name["pattern"] == MODEL_NAME_PATTERN and name["maxLength"] == 64
+    assert "enum" not in name and "GET /api/models" in model["description"]
+    listed = spec["components"]["schemas"]["ModelSummary"]["properties"]
+    assert {"name", "aliases", "task", "default", "card"} <= set(listed)
+
+
+def test_a_model_name_is_never_refused_without_asking_the_worker(client):
+    # The worker is down: whether "my-mlp" is served cannot be known, so no 400.
+    r = client.post("/api/digits", json={"image": b64(encode(drawn_digit())), "model": "my-mlp"})
+    assert_error(r, 503, "worker_unavailable", "not available")
 
 
 def test_the_page_is_served_with_a_strict_policy(client):

@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from stack_helpers import repo_models
+from stack_helpers import own_digit_model, repo_models
 
 from services.gateway.errors import SERVER_MESSAGES
 from services.pad import SIZE, DigitPad, GatewayClient, PadError, Prediction, rasterise
@@ -152,23 +152,28 @@ def test_clear_wipes_drawing_and_answer():
 
 
 def test_the_request_is_the_drawing_as_png_with_model_and_saliency():
+    # No gateway to ask which models it serves: the pad sends the name it was given (the
+    # gateway will say if it is wrong), or none for the gateway's default.
     pad = DigitPad("http://127.0.0.1:9", model="mlp", saliency=False)
     pad.draw_strokes([[(140, 40), (140, 240)]])
     body = pad.request()
     assert body["model"] == "mlp" and body["saliency"] is False
     np.testing.assert_array_equal(decode(body["image"]), pad.image())
-    pad.model_selector.value = "cnn"
-    assert pad.request()["model"] == "cnn"
-    with pytest.raises(ValueError, match="'cnn' or 'mlp'"):
-        DigitPad("http://127.0.0.1:9", model="resnet")
+    assert pad.models == [] and pad.model == "mlp"
+    pad.model = None
+    assert pad.model is None and "model" not in pad.request()
+    assert "model" not in DigitPad("http://127.0.0.1:9").request()
 
 
 # -- predicting against a real stack -------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def tiny_stack(tiny_models):
-    with Stack(models_dir=tiny_models) as stack:
+def tiny_stack(tiny_models, tmp_path_factory):
+    """The tiny models, and a model of one's own beside them."""
+    mine = tmp_path_factory.mktemp("mine")
+    own_digit_model(mine, "my-mlp")
+    with Stack(models_dir=tiny_models, extra_models=[mine]) as stack:
         yield stack
 
 
@@ -197,9 +202,47 @@ def test_predict_asks_the_gateway_and_shows_the_answer(tiny_stack):
     assert bytes(pad.saliency_image.value).startswith(b"\x89PNG")
     assert pad.results.layout.display is None and shown_error(pad) == ""
 
-    pad.model_selector.value = "cnn"  # the selector picks the model
+    pad.model_selector.value = "digits-cnn"  # the selector picks the model
     pad.predict_button.click()
     assert pad.answer.model == "digits-cnn" and not pad.predict_button.disabled
+
+
+@pytest.mark.slow
+def test_the_model_choice_is_what_the_gateway_serves(tiny_stack):
+    listed = httpx.get(tiny_stack.api_url + "models", trust_env=False).json()["models"]
+    client = GatewayClient(tiny_stack.url)
+    assert [(m.name, m.task, list(m.aliases), m.default) for m in client.models()] == [
+        (m["name"], m["task"], m["aliases"], m["default"]) for m in listed]
+
+    pad = DigitPad(tiny_stack.url)
+    assert pad.model_selector.options == (("digits-cnn (default)", "digits-cnn"),
+                                          ("digits-mlp", "digits-mlp"), ("my-mlp", "my-mlp"))
+    assert [m.name for m in pad.models] == ["digits-cnn", "digits-mlp", "my-mlp"]
+    assert pad.model == "digits-cnn"  # the served default is selected
+    pad.model = "mlp"  # an alias selects its model
+    assert pad.model == "digits-mlp"
+    pad.model = "my-mlp"
+    pad.draw_strokes([[(140, 40), (140, 240)]])
+    assert pad.predict().model == "my-mlp" and "my-mlp" in pad.summary_label.value
+    with pytest.raises(ValueError, match="'resnet' is none of the digit models served") as e:
+        pad.model = "resnet"
+    assert "digits-cnn (cnn), digits-mlp (mlp), my-mlp" in str(e.value)
+    assert pad.model == "my-mlp"  # unchanged
+    assert DigitPad(tiny_stack.url, model="cnn").model == "digits-cnn"
+    with pytest.raises(ValueError, match="'cat' is none of the digit models"):
+        DigitPad(tiny_stack.url, model="cat")
+
+
+@pytest.mark.slow
+def test_a_pad_made_before_the_stack_gets_the_list_at_predict(tiny_models):
+    stack = Stack(models_dir=tiny_models)
+    pad = DigitPad(stack.url, model="mlp")  # nothing answers yet
+    assert pad.models == [] and pad.request()["model"] == "mlp"
+    with stack:
+        pad.draw_strokes([[(140, 40), (140, 240)]])
+        assert pad.predict().model == "digits-mlp"
+    assert [m.name for m in pad.models] == ["digits-cnn", "digits-mlp"]
+    assert pad.model == "digits-mlp"
 
 
 @pytest.mark.slow
@@ -256,6 +299,8 @@ class FakeGateway:
     def __init__(self) -> None:
         fake = self
         self.status, self.body, self.content_type = 200, b"{}", "application/json"
+        self.models: list[dict] = []  # what GET /api/models answers
+        self.listed = 0  # how often it was asked
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep test output quiet
@@ -268,6 +313,15 @@ class FakeGateway:
                 self.send_header("Content-Length", str(len(fake.body)))
                 self.end_headers()
                 self.wfile.write(fake.body)
+
+            def do_GET(self):  # noqa: N802 -- GET /api/models: the fake's model list
+                fake.listed += 1
+                body = json.dumps({"models": fake.models}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
@@ -304,6 +358,37 @@ def test_the_pad_shows_the_gateways_sentence_unchanged(fake_gateway, status, err
     assert str(refused.value) == shown_error(pad) == message
     pad.predict_button.click()
     assert shown_error(pad) == message and pad.answer is None
+
+
+def summary(name, default=False, task="digits"):
+    aliases = [name.removeprefix(f"{task}-")] if name.startswith(f"{task}-") else []
+    return {"name": name, "aliases": aliases, "task": task, "classes": [], "default": default,
+            "card": {}}
+
+
+def test_a_refused_model_name_makes_the_pad_ask_for_the_list_again(fake_gateway):
+    fake_gateway.models = [summary("digits-cnn", default=True), summary("mine"),
+                           summary("cat", True, "cat")]
+    pad = DigitPad(fake_gateway.url, model="mine")
+    assert fake_gateway.listed == 1 and pad.model == "mine"
+    assert [m.name for m in pad.models] == ["digits-cnn", "mine"]  # digit models only
+    # The worker was restarted without "mine": the gateway refuses it; the pad shows the
+    # gateway's words and offers what is served now.
+    fake_gateway.models = [summary("digits-cnn", default=True), summary("theirs")]
+    fake_gateway.answer(400, {"error": "invalid_request", "detail": "d", "request_id": "r",
+                              "message": "no digit model called 'mine'"})
+    pad.draw_strokes([[(140, 40), (140, 240)]])
+    pad.predict_button.click()
+    assert shown_error(pad) == "no digit model called 'mine'"
+    assert fake_gateway.listed == 2
+    assert pad.model_selector.options == (("digits-cnn (default)", "digits-cnn"),
+                                          ("theirs", "theirs"))
+    assert pad.model == "digits-cnn"
+    # Other refusals do not ask again.
+    fake_gateway.answer(503, {"error": "worker_unavailable", "detail": "d", "request_id": "r",
+                              "message": "away"})
+    pad.predict_button.click()
+    assert shown_error(pad) == "away" and fake_gateway.listed == 2
 
 
 @pytest.mark.parametrize("status, body, content_type", [
@@ -386,7 +471,7 @@ def test_drawn_digits_and_a_test_digit_are_recognised():
     with Stack(models_dir=models) as stack:
         pad = DigitPad(stack.url)
         for model in ("cnn", "mlp"):
-            pad.model = model
+            pad.model = model  # an alias, as requests may say
             for strokes, expected in [(ONE, 1), (SEVEN, 7)]:
                 pad.clear()
                 pad.draw_strokes(strokes)

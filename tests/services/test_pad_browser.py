@@ -19,33 +19,21 @@ Facts this relies on: ``../shared/notes/jupyterlab-pad-and-browser-tests.md``.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+from lab_helpers import Lab, run_all, wait_for_idle_kernel
 from stack_helpers import REPO
-
-from services.stack import free_port, http_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = REPO / "notebooks" / "09-serve-and-draw.ipynb"
 ARTIFACTS = REPO / "artifacts"
-SETTINGS = {  # JupyterLab user settings: no news popup over the page, no autosave
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-}
-TIMEOUT_MS = 180_000  # Run All starts the stack; on a busy 2-core machine that takes a while
 
 
 def ellipse(cx, cy, rx, ry, n=40):
@@ -77,116 +65,7 @@ def copy_notebook(root: Path) -> Path:
     return path
 
 
-class Lab:
-    """JupyterLab on 127.0.0.1 in a throw-away home; every process it starts (kernel,
-    stack) inherits ``SIMPLEDL_TEST_MARK`` so that leftovers can be found."""
-
-    def __init__(self, base: Path) -> None:
-        self.token = uuid.uuid4().hex
-        self.mark = uuid.uuid4().hex
-        self.port = free_port()
-        self.root = base / "root"
-        self.home = base / "home"
-        self.log = base / "jupyterlab.log"
-        self.process: subprocess.Popen | None = None
-        for directory in (self.root, self.home):
-            directory.mkdir()
-        self.settings = base / "settings"
-        for name, value in SETTINGS.items():
-            path = self.settings / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(value))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {**os.environ, "HOME": str(self.home), "SIMPLEDL_TEST_MARK": self.mark,
-               "JUPYTER_CONFIG_DIR": str(self.home / ".jupyter"),
-               "JUPYTER_RUNTIME_DIR": str(self.home / "runtime")}
-        command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.root}", "--ServerApp.allow_root=True",
-            f"--LabApp.user_settings_dir={self.settings}",
-            f"--LabApp.workspaces_dir={self.home / 'workspaces'}",
-        ]
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=self.root, env=env,
-                                            stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while http_status(f"{self.url}/api/status?token={self.token}") != 200:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start; its log:\n{self.log_tail()}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        """Terminate the server (it shuts its kernels down), then anything it left."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def leftovers(self) -> list[int]:
-        """Processes still carrying this run's mark (a kernel, a worker, a gateway)."""
-        found = []
-        needle = f"SIMPLEDL_TEST_MARK={self.mark}".encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue  # gone already, or not ours to read
-        return found
-
-    def kill_leftovers(self) -> None:
-        for pid in self.leftovers():
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
-        return "\n".join(text[-lines:])
-
-
 # -- the page ------------------------------------------------------------------------------
-
-
-def wait_for_idle_kernel(page, timeout_ms: int = TIMEOUT_MS) -> None:
-    """Idle needs three signals together: a kernel name in the toolbar (not No Kernel /
-    Starting / Connecting), the execution indicator idle, and no ``[*]`` prompt."""
-    page.wait_for_function(
-        """() => {
-            const name = document.querySelector('.jp-NotebookPanel-toolbar .jp-KernelName');
-            const label = name ? name.textContent.trim() : '';
-            if (!label || /No Kernel|Starting|Connecting|Unknown/i.test(label)) return false;
-            const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
-            if (!indicator || indicator.getAttribute('data-status') !== 'idle') return false;
-            return ![...document.querySelectorAll('.jp-InputPrompt')]
-                .some(p => p.textContent.includes('*'));
-        }""",
-        timeout=timeout_ms,
-        polling=250,
-    )
-
-
-def run_all(page, n_code_cells: int) -> None:
-    """Run > Run All Cells (exactly that item), then wait until the last cell has run."""
-    page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
-    page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
-    last_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").nth(n_code_cells - 1)
-    last_prompt.filter(has_text=f"[{n_code_cells}]").wait_for(timeout=TIMEOUT_MS)
-    wait_for_idle_kernel(page)
 
 
 def draw(page, canvas, strokes) -> None:
@@ -221,7 +100,7 @@ def read_answer(page, pad) -> tuple[int, list[float], str]:
 
 
 
-def test_notebook_08_pad_in_jupyterlab(chromium, tmp_path):
+def test_notebook_09_pad_in_jupyterlab(chromium, tmp_path):
     committed = NOTEBOOK.read_bytes()
     lab = Lab(tmp_path)
     path = copy_notebook(lab.root)
@@ -239,9 +118,13 @@ def test_notebook_08_pad_in_jupyterlab(chromium, tmp_path):
         run_all(page, n_code_cells)
         pad = page.locator(".simpledl-pad")
         pad.wait_for(timeout=60_000)
-        # The notebook itself fed the pad a drawn 7 (and asked the MLP last).
+        # The notebook itself fed the pad a drawn 7 (and asked the learner's model last),
+        # and the pad offers every digit model served, the learner's own included.
         digit, _, summary = read_answer(page, pad)
-        assert (digit, "digits-mlp" in summary) == (7, True), summary
+        assert (digit, "my-mlp" in summary) == (7, True), summary
+        offered = [text.replace("\xa0", " ")  # ipywidgets shows spaces as no-break spaces
+                   for text in pad.locator(".simpledl-pad-model option").all_text_contents()]
+        assert offered == ["digits-cnn (default)", "digits-mlp", "my-mlp"], offered
 
         canvas = pad.locator(".simpledl-pad-canvas")
         seen = []

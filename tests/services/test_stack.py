@@ -17,7 +17,15 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from stack_helpers import REPO, ImageServer, drawn_digit, encode, photo, repo_digit_models
+from stack_helpers import (
+    REPO,
+    ImageServer,
+    drawn_digit,
+    encode,
+    own_digit_model,
+    photo,
+    repo_digit_models,
+)
 
 import dlcore
 from dlcore.digits import preprocess_digit
@@ -77,6 +85,8 @@ def test_models_endpoint(http, tiny_models):
     card = (tiny_models / "cat.json").read_text()
     assert models["cat"]["card"]["sha256"] in card
     assert models["cat"]["classes"] == ["non-cat", "cat"]
+    assert {name: m["aliases"] for name, m in models.items()} == {
+        "cat": [], "digits-cnn": ["cnn"], "digits-mlp": ["mlp"]}
 
 
 @pytest.mark.parametrize("model", ["cnn", "mlp", None])
@@ -140,7 +150,7 @@ def test_bad_inputs_get_4xx_from_the_real_worker(http):
     assert http.post("/api/digits", json={"image": b64png(drawn_digit())}).status_code == 200
 
 
-def test_unknown_model_on_the_worker_is_404(tmp_path, tiny_models):
+def test_a_model_the_worker_does_not_serve_is_400_listing_those_it_does(tmp_path, tiny_models):
     only_mlp = tmp_path / "models"
     only_mlp.mkdir()
     for suffix in (".npz", ".json"):
@@ -151,10 +161,82 @@ def test_unknown_model_on_the_worker_is_404(tmp_path, tiny_models):
             httpx.Client(trust_env=False) as client:
         r = client.post(small.api_url + "digits", json={"image": b64png(drawn_digit()),
                                                          "model": "cnn"})
-        assert r.status_code == 404 and r.json()["error"] == "model_not_found"
-        assert "digits-mlp" in r.json()["detail"]
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+        assert r.json()["errors"] == [{"field": "model", "message": (
+            "no digit model called 'cnn'; the served digit models are: digits-mlp (or mlp) "
+            "(GET /api/models)")}]
+        # A task the worker serves no model for is another matter: nothing to name.
         r = client.post(small.api_url + "cats", files={"file": ("c.png", encode(photo()))})
         assert r.status_code == 404 and "no cat model" in r.json()["detail"]
+
+
+def test_an_extra_models_directory_end_to_end(tmp_path, tiny_models):
+    """Stack(extra_models=...) serves a model of one's own beside the others: listed, asked
+    by name, the aliases still work, and the gateway's list of names follows the worker."""
+    mine = tmp_path / "mine"
+    own_digit_model(mine, "my-mlp")
+    body = {"image": b64png(drawn_digit()), "saliency": True}
+    with Stack(models_dir=tiny_models, extra_models=[mine]) as stack, \
+            httpx.Client(base_url=stack.url, trust_env=False, timeout=30) as client:
+        assert stack.worker_environment()["WORKER_EXTRA_MODELS_DIRS"] == str(mine)
+        listed = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+        assert set(listed) == {"cat", "digits-cnn", "digits-mlp", "my-mlp"}
+        assert listed["my-mlp"]["task"] == "digits" and listed["my-mlp"]["aliases"] == []
+        assert not listed["my-mlp"]["default"]
+
+        used = {}
+        for name in ("my-mlp", "digits-mlp", "mlp", "digits-cnn", "cnn", None):
+            r = client.post("/api/digits", json=body if name is None else {**body, "model": name})
+            assert r.status_code == 200, r.text
+            used[name] = r.json()["model"]
+        assert used == {"my-mlp": "my-mlp", "digits-mlp": "digits-mlp", "mlp": "digits-mlp",
+                        "digits-cnn": "digits-cnn", "cnn": "digits-cnn", None: "digits-cnn"}
+        answer = client.post("/api/digits", json={**body, "model": "my-mlp"}).json()
+        seen = preprocess_digit(drawn_digit())
+        expected = dlcore.load_model(mine / "my-mlp.json").predict_proba(seen.reshape(784, 1))
+        np.testing.assert_allclose(answer["probabilities"], expected[:, 0], atol=2e-6)
+
+        r = client.post("/api/digits", json={**body, "model": "your-mlp"})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+        assert r.json()["message"] == (
+            "Invalid request: model: no digit model called 'your-mlp'; the served digit "
+            "models are: digits-cnn (or cnn), digits-mlp (or mlp), my-mlp (GET /api/models).")
+        r = client.post("/api/digits", json={**body, "model": "cat"})  # a model, not of digits
+        assert r.status_code == 400 and "no digit model called 'cat'" in r.json()["detail"]
+
+        # The worker comes back with one more model: the first request naming it finds it.
+        own_digit_model(mine, "your-mlp")
+        stack.stop_worker()
+        stack.start_worker()
+        wait_for_readiness(stack)
+        assert client.post("/api/digits", json={**body, "model": "your-mlp"}).json()[
+            "model"] == "your-mlp"
+        # ... and without the directory: a name the gateway knew is refused the same way.
+        stack.stop_worker()
+        stack.extra_models = []
+        stack.start_worker()
+        wait_for_readiness(stack)
+        r = client.post("/api/digits", json={**body, "model": "my-mlp"})
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request"
+        assert r.json()["errors"][0]["field"] == "model"
+        assert "'my-mlp'" in r.json()["detail"] and "digits-cnn, digits-mlp" in r.json()["detail"]
+        listed = client.get("/api/models").json()["models"]
+        assert {m["name"] for m in listed} == {"cat", "digits-cnn", "digits-mlp"}
+
+
+def wait_for_readiness(stack, seconds: float = 15) -> None:
+    """Until the gateway has reconnected to a restarted worker (within its 1 s backoff)."""
+    deadline = time.monotonic() + seconds
+    while not stack.gateway_ready():
+        assert time.monotonic() < deadline, "the gateway did not see the worker return"
+        time.sleep(0.1)
+
+
+def test_a_name_served_twice_stops_the_stack(tmp_path, tiny_models):
+    twice = tmp_path / "mine"
+    own_digit_model(twice, "digits-cnn")
+    with pytest.raises(StackError, match="two models are called 'digits-cnn'"):
+        Stack(models_dir=tiny_models, extra_models=[twice]).start()
 
 
 def test_request_id_reaches_the_worker_log(stack, http):
@@ -253,11 +335,13 @@ def test_stop_leaves_nothing_behind(tiny_models):
     assert nothing_listens(stack.gateway_port) and nothing_listens(stack.worker_port)
 
 
-def test_foreground_launcher(tiny_models):
+def test_foreground_launcher(tiny_models, tmp_path):
     port = free_port()
+    mine = tmp_path
+    own_digit_model(mine, "my-mlp")
     launcher = subprocess.Popen(
         [sys.executable, "-m", "services.stack", "--port", str(port), "--models-dir",
-         str(tiny_models)],
+         str(tiny_models), "--extra-models", str(mine)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
@@ -269,6 +353,8 @@ def test_foreground_launcher(tiny_models):
             lines.append(launcher.stdout.readline())
         assert f"page      http://127.0.0.1:{port}/" in "".join(lines)
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", trust_env=False).status_code == 200
+        listed = httpx.get(f"http://127.0.0.1:{port}/api/models", trust_env=False).json()
+        assert "my-mlp" in {m["name"] for m in listed["models"]}
         launcher.send_signal(signal.SIGINT)
         assert launcher.wait(30) == 0
     finally:

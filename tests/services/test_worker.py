@@ -12,13 +12,14 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
-from stack_helpers import REPO, bomb_png, drawn_digit, encode, photo
+from stack_helpers import REPO, bomb_png, drawn_digit, encode, own_digit_model, photo
 
 import dlcore
 from dlcore.digits import preprocess_digit
@@ -439,3 +440,91 @@ def test_a_weights_file_without_its_card_is_refused(tmp_path, tiny_models):
     (tmp_path / "orphan.npz").write_bytes((tiny_models / "cat.npz").read_bytes())
     with pytest.raises(ModelLoadError, match="orphan"):
         load_models(tmp_path)
+
+
+# -- several models directories ------------------------------------------------------------
+
+
+def test_extra_directories_are_served_beside_the_models(tmp_path, tiny_models):
+    mine = own_digit_model(tmp_path / "mine", "my-mlp")
+    own_digit_model(tmp_path / "more", "digits-small", hidden=4)
+
+    async def scenario():
+        async with running(tiny_models, batching=False,
+                           extra_models_dirs=[tmp_path / "mine", tmp_path / "more"]) as (_, stub):
+            listed = await stub.ListModels(pb.ListModelsRequest())
+            replies = {name: await stub.ClassifyDigit(digit_request(model=name))
+                       for name in ("my-mlp", "small", "digits-small", "mlp", "cnn")}
+            return listed, replies
+
+    listed, replies = run(scenario())
+    models = {m.name: m for m in listed.models}
+    assert list(models) == ["cat", "digits-cnn", "digits-mlp", "digits-small", "my-mlp"]
+    assert {name: list(m.aliases) for name, m in models.items()} == {
+        "cat": [], "digits-cnn": ["cnn"], "digits-mlp": ["mlp"], "digits-small": ["small"],
+        "my-mlp": []}
+    assert not models["my-mlp"].is_default and models["my-mlp"].task == "digits"
+    assert {name: r.model for name, r in replies.items()} == {
+        "my-mlp": "my-mlp", "small": "digits-small", "digits-small": "digits-small",
+        "mlp": "digits-mlp", "cnn": "digits-cnn"}
+    # The learner's model answers with its own weights.
+    expected = mine.predict_proba(preprocess_digit(drawn_digit()).reshape(784, 1))[:, 0]
+    np.testing.assert_allclose(replies["my-mlp"].probabilities, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_extra_directories_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WORKER_EXTRA_MODELS_DIRS", "/a/mine:/b/more:")  # os.pathsep, as PATH
+    settings = WorkerSettings()
+    assert settings.extra_models_dirs == [Path("/a/mine"), Path("/b/more")]
+    assert settings.model_dirs() == [settings.models_dir, Path("/a/mine"), Path("/b/more")]
+    monkeypatch.setenv("WORKER_EXTRA_MODELS_DIRS", "")
+    assert WorkerSettings().model_dirs() == [settings.models_dir]
+
+
+def test_a_name_served_twice_stops_loading_naming_both_files(tmp_path, tiny_models):
+    own_digit_model(tmp_path / "mine", "digits-mlp")
+    with pytest.raises(ModelLoadError) as error:
+        load_models([tiny_models, tmp_path / "mine"])
+    message = str(error.value)
+    assert message.startswith("two models are called 'digits-mlp'")
+    assert str(tiny_models / "digits-mlp.json") in message
+    assert str(tmp_path / "mine" / "digits-mlp.json") in message
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_a_name_that_is_another_models_alias_stops_loading(tmp_path, tiny_models, name):
+    own_digit_model(tmp_path / "mine", name)
+    with pytest.raises(ModelLoadError) as error:
+        load_models([tiny_models, tmp_path / "mine"])
+    message = str(error.value)
+    assert f"digits requests naming {name!r} would be ambiguous" in message
+    assert f"digits-{name}" in message and str(tmp_path / "mine" / f"{name}.json") in message
+
+
+def test_a_cat_model_may_share_a_name_with_a_digit_alias(tmp_path, tiny_models):
+    # Requests name a model of their own task: a cat model called "mlp" is no ambiguity.
+    from dlcore import save_model
+
+    cat = dlcore.load_model(tiny_models / "cat.json")
+    (tmp_path / "cats").mkdir()
+    save_model(cat, tmp_path / "cats" / "mlp", input=cat.card["input"],
+               classes=["non-cat", "cat"], task="cat")
+    served = load_models([tiny_models, tmp_path / "cats"])
+    assert served["mlp"].task == "cat" and served["digits-mlp"].aliases == ["mlp"]
+
+
+@pytest.mark.parametrize("name", ["my model", "-mlp", "m" * 65, "modèle"])
+def test_a_file_name_requests_cannot_use_stops_loading(tmp_path, name):
+    own_digit_model(tmp_path, name)
+    with pytest.raises(ModelLoadError, match="is not a model name requests can use"):
+        load_models(tmp_path)
+
+
+def test_a_missing_extra_directory_stops_the_worker(tmp_path, tiny_models):
+    async def scenario():
+        worker = Worker(WorkerSettings(port=0, metrics_port=0, models_dir=tiny_models,
+                                       extra_models_dirs=[tmp_path / "nowhere"]))
+        with pytest.raises(ModelLoadError, match="nowhere does not exist"):
+            await worker.start()
+
+    run(scenario())

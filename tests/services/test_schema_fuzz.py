@@ -1,0 +1,173 @@
+"""Schemathesis against the running gateway's own OpenAPI (``/openapi.json``).
+
+A real stack (gateway + worker, the untrained tiny models) on loopback; schemathesis reads
+the schema the gateway publishes and sends every operation the requests it derives from it:
+
+- **whatever comes in, the gateway keeps its promises** (examples, coverage and fuzzing
+  phases): never a 5xx; every answer has a documented status code, content type, headers
+  and body schema; schema-*invalid* requests are refused with a 4xx. Schema-*valid* random
+  data may still be refused with a 400 — JSON Schema cannot say "a PNG that holds a
+  drawing" or "rows of equal length" — so "valid data is accepted" is not asked of it;
+- **the documented examples are accepted**: what ``/docs`` offers under "Try it out" answers
+  2xx. The one exclusion is the ``cat_url`` example, a real photo's address on the web —
+  illustrative, as no network is reachable here (and the gateway's guards are tested with
+  local servers in test_fetch.py and the reliability suites); it must still get a
+  documented answer.
+
+The document is the gateway app's own ``/openapi.json`` (built in this process, because
+schemathesis generates its tests while pytest collects them — its fixture-based loader does
+not run under pytest 9.2); a test checks the running gateway publishes exactly it.
+Bounded and repeatable: at most ``MAX_EXAMPLES`` generated cases per operation and phase,
+derandomized, no example database, every test under pytest-timeout's limit. Whatever a run
+finds is fixed and kept as an explicit case at the end of this file.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import shutil
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from stack_helpers import drawn_digit, encode
+
+from services.stack import Stack
+
+MAX_EXAMPLES = 100
+BOUNDED = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+                   suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def gateway(tiny_models):
+    with Stack(models_dir=tiny_models) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def session():
+    with requests.Session() as s:
+        s.trust_env = False  # loopback only, whatever proxy the environment names
+        yield s
+
+
+@functools.cache
+def openapi_document() -> dict:
+    """What the gateway publishes at ``/openapi.json`` (the app's own document, built here
+    because schemathesis generates its tests when pytest collects them)."""
+    from services.gateway.app import create_app
+    from services.gateway.settings import GatewaySettings
+
+    return create_app(GatewaySettings()).openapi()
+
+
+def published_schema(phases: list[str]):
+    """The gateway's schema, set up for ``phases``."""
+    schema = schemathesis.openapi.from_dict(openapi_document())
+    schema.config.phases.update(phases=phases)
+    schema.config.generation.update(max_examples=MAX_EXAMPLES, deterministic=True)
+    return schema
+
+
+def with_examples(document: dict) -> set[str]:
+    """The operations whose definition documents an example ("POST /api/digits", ...)."""
+    return {f"{method.upper()} {path}" for path, item in document["paths"].items()
+            for method, operation in item.items() if '"example' in json.dumps(operation)}
+
+
+any_request_schema = published_schema(["examples", "coverage", "fuzzing"])
+documented_schema = published_schema(["examples"]).include(
+    lambda ctx: ctx.operation.label in with_examples(openapi_document()))
+
+
+def test_the_running_gateway_publishes_this_schema(gateway, session):
+    published = session.get(f"{gateway.url}openapi.json", timeout=30)
+    assert published.status_code == 200
+    assert published.json() == openapi_document()
+
+
+@pytest.mark.slow
+@any_request_schema.parametrize()
+@BOUNDED
+def test_every_answer_is_documented_and_none_is_a_5xx(case, gateway, session):
+    case.call_and_validate(base_url=gateway.url.rstrip("/"), session=session, timeout=30,
+                           excluded_checks=[positive_data_acceptance])
+
+
+def is_cat_url_example(case) -> bool:
+    return isinstance(case.body, dict) and case.body.get("cat_url") is not None
+
+
+#: Documented examples the gateway refuses today, each with what must change. The test
+#: expects exactly these to fail (a strict expected failure, per operation): when one is
+#: fixed, the test fails until its entry here is removed.
+KNOWN_REJECTED = {
+    "POST /api/digits": "the OpenAPI example of the image is a truncated PNG "
+    "('data:image/png;base64,iVBORw0KGgo...'), answered 400; services/gateway/schemas.py "
+    "must document a real (tiny) drawing that classifies",
+}
+
+
+@pytest.mark.slow
+@documented_schema.parametrize()
+@BOUNDED
+def test_the_documented_examples_are_accepted(case, gateway, session):
+    base_url = gateway.url.rstrip("/")
+    if is_cat_url_example(case):
+        response = case.call_and_validate(base_url=base_url, session=session, timeout=30,
+                                          excluded_checks=[positive_data_acceptance])
+        assert response.status_code == 400, response.text  # no network: refused, documented
+        return
+    known = KNOWN_REJECTED.get(case.operation.label)
+    try:
+        case.call_and_validate(base_url=base_url, session=session, timeout=30,
+                               additional_checks=[positive_data_acceptance, not_a_server_error])
+    except (AssertionError, BaseExceptionGroup) as failure:
+        if known is None:
+            raise
+        pytest.xfail(f"{known} ({failure})")
+    if known is not None:
+        pytest.fail(f"{case.operation.label}: the documented example is accepted now; "
+                    "remove its entry from KNOWN_REJECTED")
+
+
+# -- what the fuzzing found, kept as explicit cases ---------------------------------------
+
+
+@pytest.mark.slow
+def test_a_form_with_both_a_photo_and_a_cat_url_is_refused(gateway, session):
+    # JSON with both was refused; a form with both answered 200 with the photo's class
+    # (found as multipart with cat_url "null" and a file: a value JSON would refuse)
+    r = session.post(f"{gateway.api_url}cats", files={"file": ("c.png", encode(drawn_digit()))},
+                     data={"cat_url": "null"}, timeout=30)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_request" and "exactly one" in r.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def without_mlp(tiny_models, tmp_path_factory):
+    """A stack serving the cat model and digits-cnn only."""
+    directory = tmp_path_factory.mktemp("cnn-only")
+    for name in ("cat", "digits-cnn"):
+        for suffix in (".json", ".npz"):
+            shutil.copy(tiny_models / f"{name}{suffix}", directory)
+    with Stack(models_dir=directory) as stack:
+        yield stack
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="404 (model_not_found) is answered but not documented "
+                   "for POST /api/digits and POST /api/cats (services/gateway/routes.py, ERRORS)")
+def test_a_model_the_worker_does_not_serve_gets_a_documented_status(without_mlp, session):
+    image = "data:image/png;base64," + base64.b64encode(encode(drawn_digit())).decode()
+    r = session.post(f"{without_mlp.api_url}digits", json={"image": image, "model": "mlp"},
+                     timeout=30)
+    assert r.status_code == 404 and r.json()["error"] == "model_not_found", r.text
+    documented = openapi_document()["paths"]["/api/digits"]["post"]["responses"]
+    assert "404" in documented, f"documented: {sorted(documented)}"
