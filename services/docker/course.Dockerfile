@@ -1,6 +1,6 @@
-# The course image: JupyterLab with dlcore, the notebooks, the trained models and the
-# course's data sets (cats, mnist-small), for a learner on one machine or a class on
-# JupyterHub (docs/deploy.md, "The course image"). Build from the repository root, after
+# The course image: JupyterLab with dlcore, the solved notebooks and the exercise edition
+# made from them, the trained models and the course's data sets (cats, mnist-small), for a
+# learner on one machine or a class on JupyterHub (docs/deploy.md, "The course image"). Build from the repository root, after
 # `make data` (the data sets are taken from datasets/, verified, and baked in):
 #
 #   docker build -f services/docker/course.Dockerfile -t simpledl/course:0.1.0 .
@@ -12,10 +12,12 @@
 # scripts/stand_in_base_images.py can make where no registry answers.
 #
 # Layout, like a checkout so the notebooks' relative paths hold: /opt/course holds
-# pyproject.toml, dlcore/, services/ (notebook 8 starts the stack and the drawing pad),
-# models/, datasets/ and the pristine notebooks/, all read-only and on PYTHONPATH. The
+# pyproject.toml, dlcore/, services/ (notebook 9 starts the stack and the drawing pad),
+# models/, datasets/, the pristine notebooks/ and exercises/, all read-only and on
+# PYTHONPATH. The exercise edition is generated here by nbgrader (make exercises does the
+# same in a checkout), in the build stage only: nbgrader never reaches the image. The
 # learner works in $HOME (/home/learner, UID 10001), the one writable directory:
-# course-start copies the notebooks there on first start. JupyterHub's singleuser server
+# course-start copies both editions there on first start. JupyterHub's singleuser server
 # needs the `jupyterhub` package at the hub's version: JUPYTERHUB_VERSION (build argument).
 
 FROM python:3.11.14-slim-bookworm AS build
@@ -46,6 +48,8 @@ COPY services/docker/course-start.sh /usr/local/bin/course-start
 RUN mkdir -p datasets \
     && cp /build/datasets/manifest.json datasets/ \
     && DLCORE_DATA_MIRROR=/build/datasets /opt/venv/bin/python -m dlcore.data fetch cats mnist-small \
+    && /opt/venv/bin/python -m dlcore.exercises.edition generate --source notebooks \
+       --out exercises --nbgrader-env /build/nbgrader \
     && rm -rf services/docker \
     && mkdir -p /opt/venv/share/jupyter/lab/settings \
     && printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \

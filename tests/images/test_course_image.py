@@ -5,7 +5,7 @@ an emptyDir ``/tmp`` and one writable volume, the home directory (JupyterHub's p
 storage). JupyterLab listens on loopback inside the private network namespace; this
 process reaches it through a forwarded socket. ``/api/status`` answers, a kernel starts,
 and notebook 1 executes inside the pod from the copy in the learner's home, with the data
-sets and models baked into the image.
+sets and models baked into the image; the exercise edition sits beside it.
 """
 
 from __future__ import annotations
@@ -84,12 +84,15 @@ def test_jupyterlab_answers_as_a_non_root_user_on_a_read_only_root(course):
     assert pod.exec(["sh", "-c", "touch ~/x && rm ~/x"]).returncode == 0
 
 
-def test_the_learners_home_gets_the_notebooks_and_the_models(course):
-    _, client, home, _ = course
-    expected = sorted(p.name for p in (REPO / "notebooks").iterdir() if not p.name.startswith("."))
-    assert sorted(p.name for p in (home / "notebooks").iterdir()) == expected
-    listed = client.get("/api/contents/notebooks").json()["content"]
-    assert sorted(item["name"] for item in listed) == expected
+def test_the_learners_home_gets_both_editions_and_the_models(course):
+    pod, client, home, _ = course
+    for edition in ("notebooks", "exercises"):
+        expected = sorted(p.name for p in Path(pod.root, "opt/course", edition).iterdir())
+        assert expected and sorted(p.name for p in (home / edition).iterdir()) == expected
+        listed = client.get(f"/api/contents/{edition}").json()["content"]
+        assert sorted(item["name"] for item in listed) == expected
+    solved = sorted(p.name for p in (REPO / "notebooks").iterdir() if not p.name.startswith("."))
+    assert sorted(p.name for p in (home / "notebooks").iterdir()) == solved
     assert (home / "models").is_symlink()
     assert Path((home / "models").readlink()) == Path("/opt/course/models")
 
