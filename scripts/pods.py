@@ -23,11 +23,11 @@ of each Deployment (gRPC's c-ares resolver reads only a name's first line there)
 Service's port must equal its target port (there is no kube-proxy).
 
 Debian's nginx stands in for ingress-nginx, configured from the Ingress object's own
-rules (paths, path types, backends, the body-size annotation); it listens on
-127.0.0.1:80 inside the namespace and on a Unix socket outside it. Processes outside the
-namespace reach anything inside through Unix sockets (:meth:`Cluster.forward`, like
-``kubectl port-forward``); a program that must run inside (a browser) is started
-through :meth:`Cluster.command`.
+rules (``scripts/ingress_stand_in.py``). Processes outside the namespace reach anything
+inside through Unix sockets (:meth:`Cluster.forward`, like ``kubectl port-forward``); a
+program that must run inside (a browser) is started through :meth:`Cluster.command`. What
+runs inside the namespaces (their first process, a pod's set-up, the socket relay) is
+``scripts/pod_init.py``.
 
 Not simulated: cgroup limits (resources), seccomp, a PID namespace per pod, cluster DNS
 beyond names and addresses, NetworkPolicies. Linux only; needs root, util-linux (unshare,
@@ -37,9 +37,7 @@ nsenter, mount), iproute2, dnsmasq and, for the Ingress, nginx.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import ctypes
 import http.client
 import json
 import os
@@ -55,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent
+INIT = SCRIPTS / "pod_init.py"  # what runs inside the namespaces
 REPO = SCRIPTS.parent
 CLUSTER_DOMAIN = "cluster.local"
 DNSMASQ = next((p for p in ("/usr/sbin/dnsmasq", "/usr/bin/dnsmasq") if os.access(p, os.X_OK)),
@@ -386,7 +385,7 @@ class Cluster:
             f"nameserver {DNS_ADDRESS}\noptions ndots:5\n")
         self.holder = subprocess.Popen(
             ["unshare", "--net", "--mount", "--propagation", "private", "--",
-             sys.executable, str(Path(__file__).resolve()), "_hold", str(self.hosts)],
+             sys.executable, str(INIT), "hold", str(self.hosts)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.holder.stdout.readline().strip() != "ready":
             self.holder.wait()
@@ -496,7 +495,7 @@ class Cluster:
         with open(log, "ab") as out:
             process = subprocess.Popen(
                 self.command(["unshare", "--mount", "--propagation", "private", "--",
-                              sys.executable, str(Path(__file__).resolve()), "_pod",
+                              sys.executable, str(INIT), "pod",
                               str(spec_file)], mount=False),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         pod = Pod(spec, address, process, log, rootfs, self)
@@ -524,7 +523,7 @@ class Cluster:
                   "root": str(pod.root), "join": True}
         return subprocess.run(
             ["nsenter", "--target", str(pod.process.pid), "--net", "--mount", "--",
-             sys.executable, str(Path(__file__).resolve()), "_pod", json.dumps(launch)],
+             sys.executable, str(INIT), "pod", json.dumps(launch)],
             capture_output=True, text=True, timeout=timeout)
 
     def forward(self, address: str, port: int) -> Path:
@@ -533,7 +532,7 @@ class Cluster:
         if key not in self.forwards:
             path = self.directory / f"forward-{address}-{port}.sock"
             process = subprocess.Popen(
-                self.command([sys.executable, str(Path(__file__).resolve()), "_forward",
+                self.command([sys.executable, str(INIT), "forward",
                               f"unix:{path}", address, str(port)], mount=False),
                 stdout=subprocess.PIPE, text=True)
             if process.stdout.readline().strip() != "listening":
@@ -611,245 +610,6 @@ def start_stack(cluster: Cluster, objects: list[dict], images: dict[str, str], b
     return pods
 
 
-# --------------------------------------------------------------------------- the Ingress
-
-
-def ingress_config(objects: list[dict], cluster: Cluster, prefix: Path,
-                   ingress_name: str | None = None) -> str:
-    """nginx.conf standing in for ingress-nginx, from an Ingress object's rules."""
-    ingresses = [o for o in objects if o["kind"] == "Ingress"
-                 and (ingress_name is None or o["metadata"]["name"] == ingress_name)]
-    if len(ingresses) != 1:
-        raise PodError(f"expected one Ingress, found {len(ingresses)}")
-    ingress = ingresses[0]
-    annotations = ingress["metadata"].get("annotations", {})
-    body_size = annotations.get("nginx.ingress.kubernetes.io/proxy-body-size", "1m")
-    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
-
-    def upstream(backend: dict) -> str:
-        service = services[backend["service"]["name"]]
-        wanted = backend["service"]["port"]
-        port = next(p["port"] for p in service["spec"]["ports"]
-                    if p.get("name") == wanted.get("name") or p["port"] == wanted.get("number"))
-        return f"http://{cluster.service_names(service['metadata']['name'])[-1]}:{port}"
-
-    servers = []
-    for rule in ingress["spec"].get("rules", []):
-        locations = []
-        for path in rule.get("http", {}).get("paths", []):
-            target = upstream(path["backend"])
-            where, kind = path.get("path", "/"), path.get("pathType", "Prefix")
-            if kind == "Exact":
-                matches = [f"= {where}"]
-            elif where == "/":
-                matches = ["/"]
-            else:  # Prefix (and ImplementationSpecific, as ingress-nginx treats it)
-                matches = [f"= {where.rstrip('/')}", f"{where.rstrip('/')}/"]
-            locations += [f"        location {m} {{ proxy_pass {target}; }}" for m in matches]
-        if not any(line.startswith("        location / ") for line in locations):
-            locations.append("        location / { return 404; }")  # the default backend
-        host = rule.get("host")
-        servers.append((host, locations))
-    blocks = []
-    for host, locations in servers:
-        default = " default_server" if host is None else ""
-        blocks.append("\n".join([
-            "    server {",
-            f"        listen 127.0.0.1:80{default};",
-            f"        listen unix:{prefix}/ingress.sock{default};",
-            f"        server_name {host or '_'};",
-            *locations,
-            "    }",
-        ]))
-    name = ingress["metadata"]["name"]
-    return f"""# ingress-nginx stand-in for Ingress {name} (generated by scripts/pods.py)
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log stderr warn;
-user nobody nogroup;
-events {{ worker_connections 512; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    # nginx.ingress.kubernetes.io/proxy-body-size (ingress-nginx's default: 1m)
-    client_max_body_size {body_size};
-    # What ingress-nginx sends upstream by default.
-    proxy_http_version 1.1;
-    proxy_set_header Host $host;
-    proxy_set_header X-Request-ID $request_id;
-    proxy_set_header X-Real-IP $remote_addr;
-    proxy_set_header X-Forwarded-For $remote_addr;
-    proxy_set_header X-Forwarded-Host $host;
-    proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_connect_timeout 5s;
-    proxy_read_timeout 60s;
-    proxy_send_timeout 60s;
-{chr(10).join(blocks)}
-}}
-"""
-
-
-def start_ingress(cluster: Cluster, objects: list[dict]) -> Path:
-    """Debian's nginx as the Ingress controller; returns its Unix socket (outside)."""
-    if NGINX is None:
-        raise PodError("nginx is not installed (apt-get install -y nginx)")
-    prefix = cluster.directory / "ingress"
-    prefix.mkdir(exist_ok=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(ingress_config(objects, cluster, prefix))
-    log = prefix / "nginx.log"
-    check = subprocess.run(cluster.command([NGINX, "-t", "-p", str(prefix), "-c", str(conf),
-                                            "-e", "stderr"]), capture_output=True, text=True)
-    if check.returncode != 0:
-        raise PodError(f"nginx rejects the Ingress stand-in's config:\n{check.stderr}\n"
-                       f"{conf.read_text()}")
-    cluster.run([NGINX, "-p", str(prefix), "-c", str(conf), "-e", "stderr",
-                 "-g", "daemon off;"], log)
-    sock = prefix / "ingress.sock"
-    deadline = time.monotonic() + 15
-    while not sock.exists():
-        if time.monotonic() > deadline:
-            raise PodError(f"the Ingress stand-in did not start:\n{log.read_text()}")
-        time.sleep(0.1)
-    return sock
-
-
-# --------------------------------------------------------------------------- inside
-
-
-def hold(hosts: str) -> int:
-    """The namespace's first process: loopback up, the hosts file in place, then wait."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopped by closing stdin, not Ctrl+C
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    subprocess.run(["mount", "--bind", hosts, "/etc/hosts"], check=True)
-    print("ready", flush=True)
-    sys.stdin.read()  # until the cluster closes our stdin
-    return 0
-
-
-def mount(*args: str) -> None:
-    result = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise OSError(f"mount {' '.join(args)}: {result.stderr.strip()}")
-
-
-def touch(path: Path, directory: bool) -> None:
-    if directory:
-        path.mkdir(parents=True, exist_ok=True)
-    elif not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("")
-
-
-def become(launch: dict) -> None:
-    """chroot, user, groups, no_new_privs, working directory, then exec the command."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    env = launch["env"]
-    os.chroot(launch["root"])
-    os.chdir(launch["workdir"])
-    os.setgroups(launch["groups"])
-    os.setgid(launch["gid"])
-    os.setuid(launch["uid"])  # from root to a non-root user: no capabilities remain
-    if launch["no_new_privs"] and libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    argv = launch["argv"]
-    program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH", ""))
-    if program is None:
-        raise FileNotFoundError(f"{argv[0]}: not found on the image's PATH {env.get('PATH')}")
-    os.execve(program, argv, env)
-
-
-def pod_main(arg: str) -> int:
-    """Inside the pod's own mount namespace (as root, until ``become``)."""
-    launch = json.loads(Path(arg).read_text() if not arg.startswith("{") else arg)
-    try:
-        if not launch.get("join"):
-            root = Path(launch["root"])
-            mount("--bind", str(root), str(root))  # a mount point of its own, to remount
-            for target in ("proc", "dev", "etc/hosts", "etc/resolv.conf", "tmp"):
-                touch(root / target, directory=not target.startswith("etc/"))
-            for volume in launch["volumes"]:
-                target = root / volume["target"].lstrip("/")
-                if volume["type"] == "tmpfs":
-                    touch(target, directory=True)
-                    size = f",size={volume['size']}" if volume.get("size") else ""
-                    mount("-t", "tmpfs", "-o", f"mode=1777,nosuid,nodev{size}", "tmpfs",
-                          str(target))
-                else:
-                    touch(target, directory=Path(volume["source"]).is_dir())
-                    mount("--bind", volume["source"], str(target))
-            mount("-t", "proc", "-o", "nosuid,nodev,noexec", "proc", str(root / "proc"))
-            mount("-t", "tmpfs", "-o", "mode=755,nosuid,size=65536k", "tmpfs", str(root / "dev"))
-            for device in ("null", "zero", "full", "random", "urandom", "tty"):
-                (root / "dev" / device).write_text("")
-                mount("--bind", f"/dev/{device}", str(root / "dev" / device))
-            (root / "dev" / "shm").mkdir()
-            mount("-t", "tmpfs", "-o", "mode=1777,nosuid,nodev,size=64m", "tmpfs",
-                  str(root / "dev" / "shm"))
-            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-                (root / "dev" / name).symlink_to(target)
-            # What the kubelet manages in every container.
-            mount("--bind", "-o", "ro", launch["hosts"], str(root / "etc/hosts"))
-            mount("--bind", "-o", "ro", launch["resolv"], str(root / "etc/resolv.conf"))
-            if launch["read_only"]:
-                mount("-o", "remount,bind,ro", str(root))
-        become(launch)
-    except OSError as error:
-        print(f"pods: cannot start {launch['argv']}: {error}", file=sys.stderr, flush=True)
-        return 127
-    return 0  # not reached: become() execs
-
-
-def forward_main(listen: str, host: str, port: str) -> int:
-    """Relay connections from ``unix:PATH`` or ``tcp:HOST:PORT`` to ``host:port``."""
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-            if writer.can_write_eof():
-                writer.write_eof()
-        except (OSError, RuntimeError):
-            pass
-
-    async def handle(reader, writer) -> None:
-        try:
-            if host.startswith("unix:"):
-                upstream = await asyncio.open_unix_connection(host[5:])
-            else:
-                upstream = await asyncio.open_connection(host, int(port))
-        except OSError:
-            writer.close()
-            return
-        up_reader, up_writer = upstream
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        for w in (writer, up_writer):
-            w.close()
-
-    async def main() -> None:
-        if listen.startswith("unix:"):
-            server = await asyncio.start_unix_server(handle, path=listen[5:])
-        else:
-            _, listen_host, listen_port = listen.split(":")
-            server = await asyncio.start_server(handle, listen_host, int(listen_port))
-        print("listening", flush=True)
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        async with server:
-            await stop.wait()
-
-    asyncio.run(main())
-    return 0
-
-
 # --------------------------------------------------------------------------- command line
 
 
@@ -867,17 +627,13 @@ def stack_from_images(builder=None, overlay: Path = REPO / "k8s" / "base",
     objects = render(overlay)
     ids = {b.tag: b.id for b in built.values()}
     with Cluster() as cluster:
+        from ingress_stand_in import start_ingress
+
         pods = start_stack(cluster, objects, ids, builder)
         yield cluster, pods, start_ingress(cluster, objects)
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] == "_hold":
-        return hold(argv[1])
-    if argv and argv[0] == "_pod":
-        return pod_main(argv[1])
-    if argv and argv[0] == "_forward":
-        return forward_main(*argv[1:4])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="build the images, run the stack from them, serve the page")
@@ -889,7 +645,7 @@ def main(argv: list[str]) -> int:
         return 1
     try:
         with stack_from_images() as (cluster, pods, ingress):
-            relay = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "_forward",
+            relay = subprocess.Popen([sys.executable, str(INIT), "forward",
                                       f"tcp:127.0.0.1:{args.port}", f"unix:{ingress}", "0"],
                                      stdout=subprocess.PIPE, text=True)
             cluster.others.append(relay)

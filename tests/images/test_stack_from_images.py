@@ -7,7 +7,8 @@ privilege escalation. They share a private network namespace in which the Servic
 names resolve (its hosts file) to the pods' loopback addresses, so the gateway dials
 ``dns:///worker-headless:50051`` as in the cluster. Debian's nginx, configured from the
 Ingress object's own rules, stands in for ingress-nginx: ``/api`` to the gateway, the rest
-to the page. Everything here goes through it (``scripts/pods.py`` explains the set-up).
+to the page. Everything here goes through it (``scripts/pods.py`` and
+``scripts/ingress_stand_in.py`` explain the set-up).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import httpx
 import numpy as np
 import pytest
 from image_helpers import ARTIFACTS, REPO, pods
+from ingress_stand_in import start_ingress
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(REPO / "tests" / "services"))
@@ -52,7 +54,7 @@ def stack(builder, objects, image_ids):
     with pods.Cluster() as cluster:
         try:
             running = pods.start_stack(cluster, objects, image_ids, builder)
-            ingress = pods.start_ingress(cluster, objects)
+            ingress = start_ingress(cluster, objects)
             yield Running(cluster, running, ingress)
         except pods.PodError as error:
             pytest.fail(str(error))
@@ -207,7 +209,8 @@ def test_a_drawn_three_comes_back_as_three_from_every_digit_model(http):
 
 def test_a_cat_upload_gets_the_served_models_answer(http):
     from dlcore import load_model
-    from dlcore.data import flatten_images, load_cats
+    from dlcore.data import load_cats
+    from dlcore.layout import flatten_images
 
     cats = load_cats()
     index = int(np.flatnonzero(cats.test_y == 1)[0])
