@@ -46,7 +46,7 @@ install: $(STAMP) ## create .venv and install the project with all extras
 data: $(STAMP) ## fetch and verify the course's data sets (cats, mnist-small)
 	$(BIN)/python -m dlcore.data fetch $(COURSE_DATA)
 
-sysdeps: ## install Chromium, nginx, buildah and debootstrap for the browser/nginx/image tests where missing and permitted (root + apt-get)
+sysdeps: ## install Chromium, nginx, buildah, debootstrap and dnsmasq for the browser/nginx/image tests where missing and permitted (root + apt-get)
 	@scripts/system-packages.sh
 
 # JupyterLab at the repository's root, where the learner finds both editions (exercises/,

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Install the Debian packages that some tests drive for real — Chromium (browser tests
 # through Playwright), nginx (the frontend's nginx config, the Ingress stand-in), buildah
-# (building the images without a Docker daemon) and debootstrap (local stand-ins for base
+# (building the images without a Docker daemon), debootstrap (local stand-ins for base
 # images no registry serves here) and dnsmasq (the cluster DNS stand-in of the image
-# tests) — when they are missing and this user may install them
-# (root with apt-get). Otherwise say how to get them: the tests that need them skip with a
-# visible reason.
+# tests) — when they are missing and this user may install them (root with apt-get).
+# Otherwise say how to get them: the tests that need them skip with a visible reason.
 set -uo pipefail
 
 declare -A wanted=([chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx
