@@ -20,8 +20,8 @@ CHECKOV := k8s/.checkov-venv/bin/checkov
 COURSE_DATA := cats mnist-small
 
 .DEFAULT_GOAL := help
-.PHONY: help install data sysdeps lab exercises check-exercises test stack models bench lint clean \
-        deploy-minikube checkov
+.PHONY: help install data sysdeps lab exercises check-exercises test images stack models bench \
+        lint clean deploy-minikube checkov
 
 help: ## list the verbs
 	@echo "simpledl — make verbs:"
@@ -46,7 +46,7 @@ install: $(STAMP) ## create .venv and install the project with all extras
 data: $(STAMP) ## fetch and verify the course's data sets (cats, mnist-small)
 	$(BIN)/python -m dlcore.data fetch $(COURSE_DATA)
 
-sysdeps: ## install Chromium and nginx for the browser/nginx tests where missing and permitted (root + apt-get)
+sysdeps: ## install Chromium, nginx, buildah, debootstrap and dnsmasq for the browser/nginx/image tests where missing and permitted (root + apt-get)
 	@scripts/system-packages.sh
 
 # JupyterLab at the repository's root, where the learner finds both editions (exercises/,
@@ -75,8 +75,15 @@ $(CHECKOV): k8s/checkov.sh
 
 # One BLAS thread: the notebooks' stored numbers and run times hold on a busy machine too
 # (several OpenBLAS threads competing for 2 cores made training up to 10x slower).
+# tests/images builds the images (reusing layers from the last build) and runs the stack
+# from them; without root or a builder those tests skip and say how to run them.
 test: data sysdeps $(CHECKOV) ## run the whole test suite and re-run every notebook with nbval (what CI runs)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env
+
+# Docker when a daemon answers, else buildah (docs/deploy.md, "Building the images"). The
+# course image bakes in the data sets `data` fetched.
+images: data ## build the worker, gateway, frontend and course images (Docker, or buildah without a daemon)
+	$(BIN)/python scripts/images.py build
 
 models: data ## retrain the served models into models/ (cat, digits-mlp, digits-cnn) with their cards
 	$(BIN)/python -m dlcore.train cats --out models

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages that some tests drive for real — Chromium (browser tests
-# through Playwright) and nginx (the frontend's nginx config) — when they are missing and
-# this user may install them (root with apt-get). Otherwise say how to get them: the tests
-# that need them skip with a visible reason.
+# through Playwright), nginx (the frontend's nginx config, the Ingress stand-in), buildah
+# (building the images without a Docker daemon), debootstrap (local stand-ins for base
+# images no registry serves here) and dnsmasq (the cluster DNS stand-in of the image
+# tests) — when they are missing and this user may install them (root with apt-get).
+# Otherwise say how to get them: the tests that need them skip with a visible reason.
 set -uo pipefail
 
-declare -A wanted=([chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx)
+declare -A wanted=([chromium]=/usr/bin/chromium [nginx]=/usr/sbin/nginx
+                  [buildah]=/usr/bin/buildah [debootstrap]=/usr/sbin/debootstrap
+                  [dnsmasq-base]=/usr/sbin/dnsmasq)
 missing=()
 for pkg in "${!wanted[@]}"; do
   [ -x "${wanted[$pkg]}" ] || missing+=("$pkg")

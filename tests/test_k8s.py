@@ -324,6 +324,13 @@ MUTATIONS = [
     ),
     (
         "grpc-load-balancing",
+        "gateway re-resolves less often than connections age",
+        lambda o: find_prefix(o, "ConfigMap", "gateway-config")["data"].pop(
+            "GATEWAY_WORKER_DNS_MIN_INTERVAL_SECONDS"
+        ),
+    ),
+    (
+        "grpc-load-balancing",
         "pick_first",
         lambda o: _set_env(o, "gateway-config", "GATEWAY_WORKER_LB_POLICY", "pick_first"),
     ),

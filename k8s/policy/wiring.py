@@ -6,10 +6,11 @@ the names of the settings the services read are in ``settings.py``.
 
 Rules (ids as printed): workloads; config-ports (port settings = container ports =
 Service targets, hosts 0.0.0.0); grpc-load-balancing (headless Service, ``dns:///``
-target, round_robin, a maximum connection age); worker-target and keepalive on the
-ConfigMaps (``settings.py``; the target reaches the worker through its Service); routing
-(/api, /docs, /openapi.json to the gateway, / to the page); body-size (proxy limit =
-gateway limit); graceful-shutdown (grace period > preStop sleep + shutdown grace).
+target, round_robin, a maximum connection age, a DNS re-resolution interval no longer
+than that age); worker-target and keepalive on the ConfigMaps (``settings.py``; the
+target reaches the worker through its Service); routing (/api, /docs, /openapi.json to
+the gateway, / to the page); body-size (proxy limit = gateway limit); graceful-shutdown
+(grace period > preStop sleep + shutdown grace).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .manifests import (
 )
 from .settings import (
     BODY_LIMIT_SETTING,
+    DNS_INTERVAL_SETTING,
     HOST_SETTINGS,
     MAX_CONNECTION_AGE_SETTING,
     PORT_SETTINGS,
@@ -135,6 +137,15 @@ def rule_grpc_load_balancing(rendered: Rendered) -> Iterator[Problem]:
             ref(worker),
             f"{MAX_CONNECTION_AGE_SETTING} is not set > 0: the gateway would never re-resolve "
             "and pods the HPA adds would get no traffic",
+        )
+    interval = rendered.env("gateway").get(DNS_INTERVAL_SETTING)
+    if age is not None and float(age) > 0 and (interval is None or float(interval) > float(age)):
+        yield Problem(
+            "grpc-load-balancing",
+            ref(gateway),
+            f"{DNS_INTERVAL_SETTING}={interval or 'unset (gRPC: 30)'} is longer than "
+            f"{MAX_CONNECTION_AGE_SETTING}={age}: re-resolutions on aged connections wait for "
+            "it, and new worker pods wait for traffic (benchmarks/scale_out.py)",
         )
 
 

@@ -3,13 +3,20 @@
 #
 #   docker build -f services/docker/gateway.Dockerfile -t simpledl/gateway:0.1.0 .
 #   minikube image build -f services/docker/gateway.Dockerfile -t simpledl/gateway:0.1.0 .
+#   make images                     (all four images: Docker if a daemon answers, else buildah)
+#
+# Base: the official python:3.11 slim image on Debian 12 (bookworm): the Python minor
+# version the project is tested with, glibc (the same manylinux wheels of NumPy and grpcio
+# the tests run on), and a base that scripts/stand_in_base_images.py can make locally (a
+# Debian bootstrap with Debian's Python 3.11) where no container registry answers but
+# Debian's archive does; an Alpine base could not be made there.
 #
 # Two stages. The build stage installs the pinned packages into a virtual environment and
 # assembles /app: the gateway's code, made world-readable (a checkout with umask 077 has
 # files only root could read) and byte-compiled. The runtime stage copies just those two
 # directories: no NumPy, no dlcore, no models (the worker has them), no static page
-# (nginx serves it in Kubernetes). It runs as UID 10001 and writes nothing outside /tmp
-# (readOnlyRootFilesystem).
+# (nginx serves it in Kubernetes), no pip (nothing installs at run time). It runs as
+# UID 10001 and writes nothing outside /tmp (readOnlyRootFilesystem).
 
 FROM python:3.11.14-slim-bookworm AS build
 
@@ -20,7 +27,8 @@ WORKDIR /build
 COPY pyproject.toml services/docker/requirements.py ./
 RUN python requirements.py gateway pyproject.toml > requirements.txt \
     && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 WORKDIR /app
 COPY services/__init__.py services/imaging.py services/logs.py ./services/

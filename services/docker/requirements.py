@@ -4,7 +4,8 @@
 
 The pins live in one place, pyproject.toml; this only chooses which of them an image
 installs, so the worker image carries no FastAPI and the gateway image no NumPy.
-tests/test_docker.py checks that every third-party module a service imports is covered.
+tests/images/ builds the images and starts each service from its image: a missing
+package shows up there as an ImportError.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ IMAGES = {
     "worker": [
         "numpy",
         "pillow",
-        "tqdm",  # dlcore.data (flatten_images) imports it at module level
         "grpcio",
         "grpcio-health-checking",
         "protobuf",
@@ -40,6 +40,11 @@ IMAGES = {
         "pydantic",
         "pydantic-settings",
     ],
+    # The course: what dlcore needs, the notebooks' packages, and the served stack
+    # (notebook 9 starts it and draws on the pad). Not the tests' or benchmarks'
+    # packages, nor grpcio-tools (the generated gRPC modules are committed).
+    # "." is the project's dependencies, "[x]" every pin of extra x, "-y" leaves y out.
+    "course": [".", "[course]", "[serve]", "-grpcio-tools"],
 }
 
 
@@ -50,16 +55,45 @@ def normalize(name: str) -> str:
 
 def pins(pyproject: Path) -> dict[str, str]:
     """``{normalised name: "name==version"}`` for every pinned requirement in pyproject."""
-    project = tomllib.loads(pyproject.read_text())["project"]
+    project = _project(pyproject)
     lines = list(project.get("dependencies", []))
     for extra in project.get("optional-dependencies", {}).values():
         lines += extra
-    found = {}
+    return {normalize(name): line for name, line in _pinned(lines)}
+
+
+def _project(pyproject: Path) -> dict:
+    return tomllib.loads(pyproject.read_text())["project"]
+
+
+def _pinned(lines: list[str]) -> list[tuple[str, str]]:
+    """``(name, "name==version")`` for each line pinned with ``==``."""
+    found = []
     for line in lines:
         match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^;\s]+)", line.strip())
         if match:
-            found[normalize(match[1])] = f"{match[1]}=={match[2]}"
+            found.append((match[1], f"{match[1]}=={match[2]}"))
     return found
+
+
+def names(image: str, pyproject: Path) -> list[str]:
+    """The distribution names ``image`` installs, its entries expanded."""
+    project = _project(pyproject)
+    chosen: list[str] = []
+    for entry in IMAGES[image]:
+        if entry == ".":
+            chosen += [name for name, _ in _pinned(project.get("dependencies", []))]
+        elif entry.startswith("["):
+            extra = project.get("optional-dependencies", {}).get(entry.strip("[]"))
+            if extra is None:
+                raise SystemExit(f"{image}: no extra {entry} in {pyproject}")
+            chosen += [name for name, _ in _pinned(extra)]
+        elif entry.startswith("-"):
+            chosen = [name for name in chosen if normalize(name) != normalize(entry[1:])]
+        else:
+            chosen.append(entry)
+    unique = {normalize(name): name for name in chosen}
+    return list(unique.values())
 
 
 def requirements(image: str, pyproject: Path) -> list[str]:
@@ -67,10 +101,11 @@ def requirements(image: str, pyproject: Path) -> list[str]:
     if image not in IMAGES:
         raise SystemExit(f"unknown image {image!r}; expected one of {', '.join(IMAGES)}")
     pinned = pins(pyproject)
-    missing = [name for name in IMAGES[image] if normalize(name) not in pinned]
+    wanted = names(image, pyproject)
+    missing = [name for name in wanted if normalize(name) not in pinned]
     if missing:
         raise SystemExit(f"not pinned with == in {pyproject}: {', '.join(missing)}")
-    return [pinned[normalize(name)] for name in IMAGES[image]]
+    return [pinned[normalize(name)] for name in wanted]
 
 
 def main(argv: list[str]) -> int:

@@ -3,11 +3,19 @@
 #
 #   docker build -f services/docker/worker.Dockerfile -t simpledl/worker:0.1.0 .
 #   minikube image build -f services/docker/worker.Dockerfile -t simpledl/worker:0.1.0 .
+#   make images                     (all four images: Docker if a daemon answers, else buildah)
+#
+# Base: the official python:3.11 slim image on Debian 12 (bookworm): the Python minor
+# version the project is tested with, glibc (the same manylinux wheels of NumPy and grpcio
+# the tests run on), and a base that scripts/stand_in_base_images.py can make locally (a
+# Debian bootstrap with Debian's Python 3.11) where no container registry answers but
+# Debian's archive does; an Alpine base could not be made there.
 #
 # Two stages. The build stage installs the pinned packages into a virtual environment and
 # assembles /app: the worker's code, dlcore and models/, made world-readable (a checkout
 # with umask 077 has files only root could read) and byte-compiled. The runtime stage
-# copies just those two directories: no pip cache, no build tools, no gateway or page.
+# copies just those two directories: no pip (nothing installs at run time), no build
+# tools, no gateway or page.
 # It runs as UID 10001 and writes nothing outside /tmp (readOnlyRootFilesystem).
 
 FROM python:3.11.14-slim-bookworm AS build
@@ -19,10 +27,13 @@ WORKDIR /build
 COPY pyproject.toml services/docker/requirements.py ./
 RUN python requirements.py worker pyproject.toml > requirements.txt \
     && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 WORKDIR /app
 COPY dlcore ./dlcore
+# dlcore/data/manifest.json is a link to it, as in a checkout.
+COPY datasets/manifest.json ./datasets/manifest.json
 COPY services/__init__.py services/imaging.py services/logs.py ./services/
 COPY services/proto ./services/proto
 COPY services/worker ./services/worker

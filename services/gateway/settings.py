@@ -45,6 +45,11 @@ class GatewaySettings(BaseSettings):
     keepalive_timeout_seconds: float = Field(
         10, gt=0, description="drop the worker connection when a ping is unanswered this long"
     )
+    worker_dns_min_interval_seconds: float = Field(
+        5, gt=0, description="shortest time between two DNS resolutions of the worker target "
+        "(gRPC's own default is 30 s): with WORKER_MAX_CONNECTION_AGE_SECONDS it bounds how "
+        "long a new worker pod waits for its first call"
+    )
     max_body_bytes: int = Field(4 * MiB, ge=1, description="largest request body (413 above)")
     max_image_pixels: int = Field(
         DEFAULT_MAX_PIXELS, ge=1, description="largest image (width x height) accepted"

@@ -67,6 +67,8 @@ def channel_options(settings: GatewaySettings) -> list[tuple[str, Any]]:
         ("grpc.keepalive_timeout_ms", ms(settings.keepalive_timeout_seconds)),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
+        # Re-resolve as soon as an aged connection closes (docs/deploy.md, "Re-resolution").
+        ("grpc.dns_min_time_between_resolutions_ms", ms(settings.worker_dns_min_interval_seconds)),
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1000),
