@@ -6,6 +6,11 @@
 - Digits: decode as RGBA, or take the pixel array as sent, then
   ``dlcore.digits.preprocess_digit``: MNIST-style cropping, scaling into a 20x20 box and
   centring by mass in 28x28, either polarity, transparency read as background.
+  An opaque drawing becomes grey levels first (Pillow's ``convert("L")``, the same
+  BT.601 weights ``preprocess_digit`` uses). A plain PNG (:func:`services.imaging.plain_png`:
+  what canvases write) is decoded with libspng (``pyspng``), twice as fast as Pillow's
+  decoder; every other file, and any file libspng refuses, with Pillow — the pixels are
+  the same either way (tests/services/test_imaging.py compares them).
 
 Everything here raises :class:`InputError` (a ``ValueError``) with a message meant for the
 person who sent the image.
@@ -14,9 +19,12 @@ person who sent the image.
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
+import pyspng
 from PIL import Image, ImageOps
+from zlib_ng import zlib_ng
 
 from dlcore.digits import EmptyDrawingError, preprocess_digit
 from dlcore.layout import flatten_images
@@ -62,6 +70,9 @@ def digit_pixels(image: inference_pb2.Image) -> np.ndarray:
     reads transparency as background, whatever the ink colour)."""
     source = image.WhichOneof("source")
     if source == "encoded":
+        pixels = _plain_png_pixels(image.encoded)
+        if pixels is not None:
+            return pixels
         try:
             drawing = imaging.decode(image.encoded, "RGBA")
         except imaging.ImageError as e:
@@ -74,6 +85,50 @@ def digit_pixels(image: inference_pb2.Image) -> np.ndarray:
     if source == "pixels":
         return _grey_levels(image.pixels)
     raise InputError("the request carries no image")
+
+
+def _plain_png_pixels(data: bytes) -> np.ndarray | None:
+    """:func:`digit_pixels` of a plain PNG (:func:`services.imaging.plain_png`); None if it
+    is not plain or not whole (then Pillow decodes it, or says what is wrong with it).
+
+    Decoding a PNG is inflating its zlib stream, then undoing each row's filter. libspng
+    undoes filters several times faster than Pillow but inflates with a bundled zlib at a
+    tenth of zlib-ng's speed, and pyspng offers no other inflater: so zlib-ng inflates,
+    and libspng gets the same PNG with the rows stored uncompressed (zlib's level 0,
+    which it copies instead of inflating). Same pixels, about a third of Pillow's time.
+    """
+    png = imaging.plain_png(data)
+    if png is None:
+        return None
+    size = png.height * (1 + png.width * len(png.mode))  # each row: filter byte + pixels
+    inflater = zlib_ng.decompressobj()
+    try:
+        rows = inflater.decompress(png.data, size + 1)  # never more than a whole image
+    except zlib_ng.error:
+        return None
+    if len(rows) != size or not inflater.eof or inflater.unused_data:
+        return None
+    stored = zlib_ng.compress(rows, 0)
+    idat = struct.pack(">I4s", len(stored), b"IDAT") + stored
+    try:
+        pixels = pyspng.load(b"".join((png.header, idat, _crc(idat[4:]), _IEND)), png.mode)
+    except RuntimeError:
+        return None
+    if png.mode == "L":
+        return pixels
+    if png.mode == "RGBA" and pixels[:, :, 3].min() < 255:
+        return pixels  # transparent pixels: preprocess_digit lays the ink over a background
+    size2d = (png.width, png.height)
+    grey = Image.frombuffer(png.mode, size2d, pixels, "raw", png.mode, 0, 1).convert("L")
+    return np.asarray(grey)
+
+
+def _crc(chunk: bytes) -> bytes:
+    """A PNG chunk's CRC of its type and body."""
+    return struct.pack(">I", zlib_ng.crc32(chunk))
+
+
+_IEND = struct.pack(">I4s", 0, b"IEND") + _crc(b"IEND")
 
 
 def _grey_levels(pixels: inference_pb2.Pixels) -> np.ndarray:
