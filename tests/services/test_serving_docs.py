@@ -14,8 +14,8 @@ from stack_helpers import REPO, repo_digit_models
 
 from dlcore.data import DataError, load_mnist
 from services.gateway.schemas import DIGIT_EXAMPLE, DigitRequest
-from services.proto import inference_pb2
 from services.gateway.settings import GatewaySettings
+from services.proto import inference_pb2
 from services.worker.classify import classify_digit
 from services.worker.models import load_models
 from services.worker.settings import WorkerSettings
