@@ -108,10 +108,8 @@ def _plain_png_pixels(data: bytes) -> np.ndarray | None:
         return None
     if len(rows) != size or not inflater.eof or inflater.unused_data:
         return None
-    stored = zlib_ng.compress(rows, 0)
-    idat = struct.pack(">I4s", len(stored), b"IDAT") + stored
     try:
-        pixels = pyspng.load(b"".join((png.header, idat, _crc(idat[4:]), _IEND)), png.mode)
+        pixels = pyspng.load(_stored_png(png.header, rows), png.mode)
     except RuntimeError:
         return None
     if png.mode == "L":
@@ -123,12 +121,28 @@ def _plain_png_pixels(data: bytes) -> np.ndarray | None:
     return np.asarray(grey)
 
 
-def _crc(chunk: bytes) -> bytes:
-    """A PNG chunk's CRC of its type and body."""
-    return struct.pack(">I", zlib_ng.crc32(chunk))
+#: the end of a PNG file: an IEND chunk (empty, with its CRC)
+_IEND = struct.pack(">I4sI", 0, b"IEND", zlib_ng.crc32(b"IEND"))
+_STORED_BLOCK = 65535  # the most bytes one stored deflate block carries
 
 
-_IEND = struct.pack(">I4s", 0, b"IEND") + _crc(b"IEND")
+def _stored_png(header: bytes, rows: bytes) -> bytes:
+    """A PNG file of ``header`` (signature and IHDR) and ``rows`` (filtered, not
+    compressed) in one IDAT chunk, as a zlib stream of stored blocks (RFC 1950/1951: a
+    2-byte header, blocks of a 5-byte header and up to 65,535 bytes, the Adler-32 of the
+    rows), written in one pass over ``rows``."""
+    view = memoryview(rows)
+    last = max(len(rows) - 1, 0) // _STORED_BLOCK * _STORED_BLOCK
+    parts = [b"IDAT", b"\x78\x01"]
+    for start in range(0, last + 1, _STORED_BLOCK):
+        block = view[start:start + _STORED_BLOCK]
+        parts += [struct.pack("<BHH", start == last, len(block), 0xFFFF ^ len(block)), block]
+    parts.append(struct.pack(">I", zlib_ng.adler32(rows)))
+    crc = 0
+    for part in parts:
+        crc = zlib_ng.crc32(part, crc)
+    length = sum(map(len, parts)) - 4
+    return b"".join([header, struct.pack(">I", length), *parts, struct.pack(">I", crc), _IEND])
 
 
 def _grey_levels(pixels: inference_pb2.Pixels) -> np.ndarray:
