@@ -112,9 +112,16 @@ class MicroBatcher:
         return await future
 
     def _schedule(self, delay: float = 0.0) -> None:
-        """Have :meth:`_flush` run soon (after ``delay`` seconds), unless it will anyway."""
-        if self._flush_handle is not None or self._in_flight is not None or not self._pending:
+        """Have :meth:`_flush` run soon (after ``delay`` seconds), unless it will anyway.
+
+        Without a delay, a flush that waits for announced requests is brought forward: one
+        of them came or gave up, so :meth:`_flush` decides again."""
+        if self._in_flight is not None or not self._pending:
             return
+        if self._flush_handle is not None:
+            if delay > 0 or not isinstance(self._flush_handle, asyncio.TimerHandle):
+                return
+            self._flush_handle.cancel()
         loop = asyncio.get_running_loop()
         self._flush_handle = (loop.call_later(delay, self._flush) if delay > 0
                               else loop.call_soon(self._flush))
