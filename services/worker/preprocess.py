@@ -89,17 +89,21 @@ def digit_pixels(image: inference_pb2.Image) -> np.ndarray:
 
 def _plain_png_pixels(data: bytes) -> np.ndarray | None:
     """:func:`digit_pixels` of a plain PNG (:func:`services.imaging.plain_png`); None if it
-    is not plain or not whole (then Pillow decodes it, or says what is wrong with it).
+    is not plain or not whole (then Pillow decodes it, or says what is wrong with it)."""
+    png = imaging.plain_png(data)
+    pixels = None if png is None else _decode_plain_png(png)
+    return None if pixels is None else _grey_if_opaque(pixels, png.mode)
+
+
+def _decode_plain_png(png: imaging.PlainPNG) -> np.ndarray | None:
+    """The pixels of ``png`` in its own mode (``(H, W)`` or ``(H, W, 3|4)`` uint8).
 
     Decoding a PNG is inflating its zlib stream, then undoing each row's filter. libspng
     undoes filters several times faster than Pillow but inflates with a bundled zlib at a
     tenth of zlib-ng's speed, and pyspng offers no other inflater: so zlib-ng inflates,
-    and libspng gets the same PNG with the rows stored uncompressed (zlib's level 0,
-    which it copies instead of inflating). Same pixels, about a third of Pillow's time.
+    and libspng gets the same PNG with the rows stored uncompressed (zlib's stored
+    blocks, which it copies instead of inflating). Same pixels, a third of Pillow's time.
     """
-    png = imaging.plain_png(data)
-    if png is None:
-        return None
     size = png.height * (1 + png.width * len(png.mode))  # each row: filter byte + pixels
     inflater = zlib_ng.decompressobj()
     try:
@@ -109,15 +113,18 @@ def _plain_png_pixels(data: bytes) -> np.ndarray | None:
     if len(rows) != size or not inflater.eof or inflater.unused_data:
         return None
     try:
-        pixels = pyspng.load(_stored_png(png.header, rows), png.mode)
+        return pyspng.load(_stored_png(png.header, rows), png.mode)
     except RuntimeError:
         return None
-    if png.mode == "L":
-        return pixels
-    if png.mode == "RGBA" and pixels[:, :, 3].min() < 255:
+
+
+def _grey_if_opaque(pixels: np.ndarray, mode: str) -> np.ndarray:
+    """Grey levels of an opaque drawing (Pillow's ``convert("L")``, as for every other
+    file), the RGBA pixels of one with transparent pixels."""
+    if mode == "L" or (mode == "RGBA" and pixels[:, :, 3].min() < 255):
         return pixels  # transparent pixels: preprocess_digit lays the ink over a background
-    size2d = (png.width, png.height)
-    grey = Image.frombuffer(png.mode, size2d, pixels, "raw", png.mode, 0, 1).convert("L")
+    height, width = pixels.shape[:2]
+    grey = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1).convert("L")
     return np.asarray(grey)
 
 
