@@ -7,13 +7,15 @@ requests per second by stacking them. A batch never exceeds ``max_batch_size``.
 Batches form on the event loop, without threads: :meth:`MicroBatcher.predict` queues an
 example and asks the loop to run the pass *soon* (``loop.call_soon``), that is after every
 call that is ready to run in the same turn of the loop has prepared and queued its own
-example. Under load, gRPC hands the worker several calls per turn, and they share a pass;
-a lone request has its pass in the next turn — it never waits for company.
+example; while a pass runs, the next batch gathers. A lone request never waits for company.
 
 Where the pass runs is chosen per model (``inline``): on the event loop when the pass is
-cheap (the worker measures it while warming up: the course's models take 0.03-0.2 ms for
-one example, less than a trip to a thread and back), else in ``executor``, where the next
-batch gathers while the pass runs.
+cheap (the worker measures it while warming up: the course's models take 0.03-0.25 ms for
+one example, less than a trip to a thread and back), else in ``executor``. A cheap pass
+runs at once when the batcher is idle — nothing queued, no pass running, nobody announced:
+gRPC hands the worker's loop about one call per turn, so waiting a turn for company formed
+batches of 1.06 examples on average at 32 calls in flight and cost each call two more
+turns of the loop (docs/benchmarks.md, "Serving").
 
 Requests prepared in a thread (large images, see :mod:`services.worker.server`) announce
 themselves while they are being prepared (:meth:`MicroBatcher.expecting`); a batch then
@@ -101,15 +103,25 @@ class MicroBatcher:
         """The model's output column ``(n_out,)`` for one example ``x`` (model layout)."""
         if self._closed:
             raise RuntimeError("the worker is shutting down")
-        future = asyncio.get_running_loop().create_future()
         if ticket is not None and not ticket.arrived:
             ticket.arrived = True
             self._expected -= 1
+        if self.inline and self._idle():
+            start = time.perf_counter()
+            A = self.model.predict_proba(x)
+            if self.observe is not None:
+                self.observe(1, time.perf_counter() - start)
+            return A[:, 0]
+        future = asyncio.get_running_loop().create_future()
         if not self._pending:
             self._oldest = time.monotonic()
         self._pending.append((x, future))
         self._schedule()
         return await future
+
+    def _idle(self) -> bool:
+        return (not self._pending and self._flush_handle is None and self._in_flight is None
+                and self._expected <= 0)
 
     def _schedule(self, delay: float = 0.0) -> None:
         """Have :meth:`_flush` run soon (after ``delay`` seconds), unless it will anyway.
