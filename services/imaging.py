@@ -12,12 +12,19 @@ What comes in may be anything — a truncated PNG, a TIFF renamed to .png, a 50,
 The gateway calls :func:`probe` (header only) to refuse bad uploads early; the worker calls
 :func:`decode` to get pixels. Both raise :class:`ImageError` subclasses whose messages can
 be shown to the person who sent the file.
+
+For the drawings the page sends (8-bit PNGs without transparency tables or orientation),
+the worker has a faster decoder (libspng, :func:`services.worker.preprocess.digit_pixels`);
+:func:`plain_png` says which files it may take — those whose pixels both decoders read
+alike — and everything else, including every damaged file, comes here.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -68,6 +75,79 @@ class ImageInfo:
     format: str
     width: int
     height: int
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: PNG colour types by the mode Pillow decodes them to: grey, RGB, RGBA (8 bits each).
+PLAIN_PNG_MODES = {0: "L", 2: "RGB", 6: "RGBA"}
+# Chunks that change no pixel in Pillow's decoding nor in libspng's (colour-space and
+# gamma information are recorded, never applied; text, time, physical size, histogram).
+# tRNS (a transparent colour), PLTE, eXIf (orientation, applied by decode), text that
+# Pillow reads as EXIF, and animation chunks are not among them: such files take the
+# general path.
+_PLAIN_CHUNKS = frozenset((b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT",
+                           b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"tIME", b"bKGD", b"hIST"))
+_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+_EXIF_KEYWORDS = (b"exif", b"raw profile type exif")  # Pillow's getexif() reads these
+
+
+def png_pixel_count(data: bytes) -> int | None:
+    """Width x height from a PNG's header, without reading further; None if ``data`` does
+    not start like a PNG file."""
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack_from(">II", data, 16)
+    return width * height
+
+
+@dataclass(frozen=True)
+class PlainPNG:
+    """A plain PNG taken apart (:func:`plain_png`)."""
+
+    width: int
+    height: int
+    mode: str  #: "L", "RGB" or "RGBA"
+    header: bytes  #: the signature and the IHDR chunk, as in the file
+    data: bytes  #: the zlib stream of the image data (every IDAT chunk's, joined)
+
+
+def plain_png(data: bytes) -> PlainPNG | None:
+    """``data`` taken apart if it is a *plain* PNG — 8-bit grey, RGB or RGBA, not
+    interlaced, within the pixel limit, every chunk whole with a correct CRC (image data;
+    for the others, the chunk type), and none that changes a pixel (see ``_PLAIN_CHUNKS``)
+    — else None. The image data is not inflated."""
+    if png_pixel_count(data) is None or len(data) < 33:
+        return None
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack_from(
+        ">IIBBBBB", data, 16)
+    mode = PLAIN_PNG_MODES.get(colour)
+    if (mode is None or depth != 8 or (compression, filtering, interlace) != (0, 0, 0)
+            or not 1 <= width * height <= Image.MAX_IMAGE_PIXELS
+            or struct.unpack_from(">I", data, 8)[0] != 13):
+        return None
+    position, end, idat = 33, len(data), []
+    while position + 12 <= end:
+        length, kind = struct.unpack_from(">I4s", data, position)
+        body = position + 8
+        position = body + length + 4
+        if kind not in _PLAIN_CHUNKS or position > end:
+            return None
+        if kind == b"IDAT":
+            chunk = data[body:body + length]
+            (crc,) = struct.unpack_from(">I", data, body + length)
+            if zlib.crc32(chunk, zlib.crc32(kind)) != crc:
+                return None
+            idat.append(chunk)
+        elif kind in _TEXT_CHUNKS:
+            keyword = data[body:body + min(length, 80)].split(b"\0")[0]
+            if keyword.lower() in _EXIF_KEYWORDS:
+                return None
+        elif kind == b"IEND":
+            if not idat or position != end:
+                return None
+            return PlainPNG(width, height, mode, data[:33],
+                            idat[0] if len(idat) == 1 else b"".join(idat))
+    return None
 
 
 def set_max_pixels(max_pixels: int) -> None:

@@ -197,7 +197,8 @@ def test_one_run_against_an_earlier_commit(tiny_models, capsys):
                  "baseline", "--compare-with", "HEAD", "--json"]) == 0
     measured = json.loads(capsys.readouterr().out)
     earlier = measured["conditions"]["compare_with"]["server"]
-    assert earlier == f"stack@{head[:7]}" and measured["settings"]["compare_with"] == "HEAD"
+    assert earlier == f"stack@{head[:7]}" and measured["settings"]["compare_with"] == ["HEAD"]
+    assert [r["server"] for r in measured["conditions"]["revisions"]] == [earlier]
     rows = {r["server"]: r for r in measured["results"]}
     assert set(rows) == {"baseline", earlier}
     for row in rows.values():
@@ -220,7 +221,13 @@ LOOP = "<module> (services/worker/__main__.py:70);BaseEventLoop._run_once (async
 @pytest.mark.parametrize(("stack", "category"), [
     (f"{THREAD};_prepare_digit (services/worker/server.py:98);"
      "digit_pixels (services/worker/preprocess.py:66);decode (services/imaging.py:144);"
-     "ImageFile.load (PIL/ImageFile.py:425)", "PNG decoding (Pillow)"),
+     "ImageFile.load (PIL/ImageFile.py:425)", "PNG decoding"),
+    (f"{LOOP};digit_pixels (services/worker/preprocess.py:73);_plain_png_pixels "
+     "(services/worker/preprocess.py:94);_decode_plain_png (services/worker/preprocess.py:"
+     "118);load (pyspng/lib.py:48)", "PNG decoding"),
+    (f"{LOOP};_plain_png_pixels (services/worker/preprocess.py:95);_grey_if_opaque "
+     "(services/worker/preprocess.py:129);Image.convert (PIL/Image.py:1232)",
+     "alpha check, grey conversion"),
     (f"{THREAD};digit_input (services/worker/preprocess.py:101);"
      "preprocess_digit (dlcore/digits.py:77);Image.resize (PIL/Image.py:2440)",
      "preprocess_digit"),
@@ -275,6 +282,6 @@ def test_the_profile_of_a_real_stack(tiny_models, tmp_path):
         total = sum(row["ms_per_answer"] for row in process["categories"].values())
         assert total == pytest.approx(sum(process["threads_ms_per_answer"].values()))
         assert process["threads_ms_per_answer"][profile.MAIN] > 0
-    assert "PNG decoding (Pillow)" in result["processes"]["worker"]["categories"]
+    assert "PNG decoding" in result["processes"]["worker"]["categories"]
     assert "HTTP (uvicorn, h11)" in result["processes"]["gateway"]["categories"]
     assert "**worker:" in profile.markdown(result)

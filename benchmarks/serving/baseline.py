@@ -77,8 +77,9 @@ def serve(port: int, models_dir: Path) -> None:
     """Run :func:`baseline_app` with uvicorn exactly as ``python -m services.gateway`` does."""
     import uvicorn
 
-    uvicorn.run(baseline_app(models_dir), host=HOST, port=port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=10, server_header=False)
+    from services.gateway.__main__ import SERVER
+
+    uvicorn.run(baseline_app(models_dir), host=HOST, port=port, **SERVER)
 
 
 class Baseline:

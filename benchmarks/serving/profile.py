@@ -50,8 +50,10 @@ REPO = Path(__file__).resolve().parents[2]
 # and the library code below it counts for it.
 WORK = [
     ("request: base64, PNG header", r"probe \(services/imaging\.py"),
-    ("PNG decoding (Pillow)", r"decode \(services/imaging\.py"),
-    ("alpha check, grey conversion", r"digit_pixels \(services/worker/preprocess\.py"),
+    ("PNG decoding", r"decode \(services/imaging\.py|plain_png \(services/imaging\.py|"
+     r"_decode_plain_png \(|_stored_png \("),
+    ("alpha check, grey conversion", r"digit_pixels \(services/worker/preprocess\.py|"
+     r"_grey_if_opaque \("),
     ("preprocess_digit", r"dlcore/digits\.py|digit_input \("),
     ("forward pass", r"dlcore/|predict_proba \("),
     ("micro-batcher", r"services/worker/batching\.py"),

@@ -3,7 +3,7 @@
     python -m benchmarks.serving [--json] [--concurrency 1 8 32 128] [--models cnn mlp]
                                  [--requests 800] [--rounds 3] [--plot docs/serving-benchmark.png]
                                  [--servers stack stack-unbatched baseline]
-                                 [--compare-with REV]
+                                 [--compare-with REV [REV ...]]
 
 Each (model, concurrency) cell runs every server in turn, the order rotated every round,
 ``--rounds`` times; the table reports each server's median round, which evens out a busy
@@ -11,6 +11,10 @@ machine. Before the rounds, every server answers every drawing, and the answers 
 (the same digits and model; probabilities within 1e-6, the rounding of the gateway's
 6-decimal answers) — so a broken server cannot look fast, and a change that alters answers
 is caught in the same run that measures it.
+
+``--compare-with`` serves the stacks of earlier commits beside today's, the first one the
+reference of the "× earlier" column; several (``--compare-with 122a807 e5a9f06 f6b90f5``)
+measure a series of changes one by one, in the same run.
 """
 
 from __future__ import annotations
@@ -80,9 +84,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="how many different drawings the requests cycle through")
     parser.add_argument("--servers", nargs="+", default=list(SERVERS), choices=SERVERS,
                         help="which of today's servers to measure (default: all three)")
-    parser.add_argument("--compare-with", metavar="REV",
+    parser.add_argument("--compare-with", metavar="REV", nargs="+", default=[],
                         help="also serve the stack of commit REV (a hash, tag, HEAD~1, ...), "
-                        "unpacked into a temporary directory, with its own default settings")
+                        "unpacked into a temporary directory, with its own default settings; "
+                        "several: each of them (the first is the × earlier reference)")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--plot", type=Path, default=None, help="write the plot here (PNG)")
     parser.add_argument("--replot", type=Path, metavar="JSON",
@@ -120,14 +125,18 @@ def start_servers(args: argparse.Namespace, stack: ExitStack, tmp: Path,
                                            log_dir=tmp / key))
         ports[name] = server.gateway_port
         pids[name] = {"gateway": server.gateway.process.pid, "worker": server.worker.process.pid}
-    if args.compare_with:
-        from benchmarks.serving.revision import RevisionStack
+    from benchmarks.serving.revision import RevisionError, RevisionStack, resolve
 
-        earlier = stack.enter_context(RevisionStack(args.compare_with, args.models_dir,
-                                                    log_dir=tmp / "earlier"))
+    commits = [resolve(rev)[:7] for rev in args.compare_with]
+    if len(set(commits)) < len(commits):
+        raise RevisionError(f"--compare-with names a commit twice: {' '.join(commits)}")
+    for i, rev in enumerate(args.compare_with):
+        earlier = stack.enter_context(RevisionStack(rev, args.models_dir,
+                                                    log_dir=tmp / f"earlier-{i}"))
         ports[earlier.label], pids[earlier.label] = earlier.gateway_port, earlier.pids
-        notes["compare_with"] = {"rev": args.compare_with, "commit": earlier.commit,
-                                 "server": earlier.label}
+        served = {"rev": rev, "commit": earlier.commit, "server": earlier.label}
+        notes.setdefault("compare_with", served)  # the reference of "× earlier"
+        notes.setdefault("revisions", []).append(served)
     return ports, pids, notes
 
 

@@ -20,6 +20,8 @@ IMAGES = {
     "worker": [
         "numpy",
         "pillow",
+        "pyspng",
+        "zlib-ng",
         "grpcio",
         "grpcio-health-checking",
         "protobuf",
@@ -30,6 +32,8 @@ IMAGES = {
     "gateway": [
         "fastapi",
         "uvicorn",
+        "uvloop",
+        "httptools",
         "httpx",
         "python-multipart",
         "pillow",

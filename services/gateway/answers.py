@@ -1,9 +1,19 @@
-"""From the worker's protobuf replies to the REST answers in :mod:`services.gateway.schemas`."""
+"""From the worker's protobuf replies to the REST answers in :mod:`services.gateway.schemas`.
+
+Each answer is built and validated once, here, and written as JSON by pydantic
+(:class:`JSONAnswer`): a route that returned the model would have FastAPI dump it, validate
+it against ``response_model`` again and encode it with the json module — for a digit's
+800-odd numbers, as much CPU as the rest of the answer (docs/benchmarks.md, "Serving").
+The routes keep ``response_model`` for the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+
+from pydantic import BaseModel
+from starlette.responses import Response
 
 from services.gateway.schemas import CatAnswer, DigitAnswer, ModelList, ModelSummary
 from services.proto import inference_pb2
@@ -19,6 +29,15 @@ def _grid(values, side: int = SIDE, digits: int = 4) -> list[list[float]]:
     scale = 10**digits
     flat = [round(v * scale) / scale if v else 0.0 for v in values]
     return [flat[r * side:(r + 1) * side] for r in range(side)]
+
+
+class JSONAnswer(Response):
+    """A 200 answer with a pydantic model as its JSON body."""
+
+    media_type = "application/json"
+
+    def render(self, content: BaseModel) -> bytes:
+        return content.model_dump_json().encode()
 
 
 def digit_answer(reply: inference_pb2.DigitReply) -> DigitAnswer:

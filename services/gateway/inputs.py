@@ -25,7 +25,7 @@ from services.gateway.errors import (
     from_validation_errors,
 )
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.schemas import CatJSONRequest, DigitRequest
+from services.gateway.schemas import MAX_URL_LENGTH, CatJSONRequest, DigitRequest
 from services.gateway.settings import GatewaySettings
 from services.proto import inference_pb2
 
@@ -122,6 +122,9 @@ async def cat_image(
         if isinstance(upload, UploadFile):
             data = await upload.read()
         elif isinstance(url, str) and url.strip():
+            if len(url) > MAX_URL_LENGTH:
+                raise ApiError(400, "invalid_request",
+                               f"cat_url may be at most {MAX_URL_LENGTH} characters long")
             data = await fetch_url(url.strip(), policy, metrics)
         else:
             raise ApiError(400, "invalid_request",

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.gateway import answers, inputs
 from services.gateway.schemas import (
+    MAX_URL_LENGTH,
     CatAnswer,
     CatJSONRequest,
     DigitAnswer,
@@ -25,6 +26,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in {
         400: "invalid request (e.g. a model the worker does not serve) or unusable image",
+        404: "the worker serves no model for this task (a request that names no model)",
         413: "body, image or remote file too large",
         415: "wrong Content-Type or image format",
         502: "the worker failed",
@@ -39,13 +41,17 @@ def _json_body(schema) -> dict[str, Any]:
         "application/json": {"schema": schema.model_json_schema()}}}}
 
 
+CAT_URL = {"type": "string", "maxLength": MAX_URL_LENGTH,
+           "description": "an http(s) URL of a PNG/JPEG/WebP/GIF image to fetch"}
 CAT_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {
-        "file": {"type": "string", "format": "binary", "description": "the photo"},
-        "cat_url": {"type": "string", "description": "or a URL to fetch it from"}}}},
+    "multipart/form-data": {"schema": {
+        "type": "object",
+        "properties": {"file": {"type": "string", "format": "binary", "description": "the photo"},
+                       "cat_url": CAT_URL},
+        "oneOf": [{"required": ["file"]}, {"required": ["cat_url"]}],
+        "description": "exactly one of file (the photo) and cat_url"}},
     "application/x-www-form-urlencoded": {"schema": {
-        "type": "object", "properties": {"cat_url": {"type": "string"}},
-        "required": ["cat_url"]}},
+        "type": "object", "properties": {"cat_url": CAT_URL}, "required": ["cat_url"]}},
     "application/json": {"schema": CatJSONRequest.model_json_schema()},
     "image/*": {"schema": {"type": "string", "format": "binary"}},
 }}}
@@ -56,28 +62,29 @@ ops = APIRouter(tags=["operations"])
 
 @api.post("/digits", response_model=DigitAnswer, responses=ERRORS,
           openapi_extra=_json_body(DigitRequest))
-async def classify_digit(request: Request) -> DigitAnswer:
+async def classify_digit(request: Request) -> Response:
     """Classify a handwritten digit (base64 image or pixel rows) with any served digit model."""
     body = await inputs.read_json(request, DigitRequest)
     message = inference_pb2.DigitRequest(
         image=inputs.digit_image(body), model=body.model or "", saliency=body.saliency
     )
-    return answers.digit_answer(await request.app.state.worker.classify_digit(message))
+    reply = await request.app.state.worker.classify_digit(message)
+    return answers.JSONAnswer(answers.digit_answer(reply))
 
 
 @api.post("/cats", response_model=CatAnswer, responses=ERRORS, openapi_extra=CAT_BODY)
-async def classify_cat(request: Request) -> CatAnswer:
+async def classify_cat(request: Request) -> Response:
     """Cat or not? Upload a photo (multipart), send it as base64 JSON, or give a cat_url."""
     state = request.app.state
     image = await inputs.cat_image(request, state.settings, state.fetch_policy, state.metrics)
     message = inference_pb2.CatRequest(image=image)
-    return answers.cat_answer(await state.worker.classify_cat(message))
+    return answers.JSONAnswer(answers.cat_answer(await state.worker.classify_cat(message)))
 
 
 @api.get("/models", response_model=ModelList, responses={503: ERRORS[503], 504: ERRORS[504]})
-async def list_models(request: Request) -> ModelList:
+async def list_models(request: Request) -> Response:
     """The models the worker serves, with their aliases and model cards."""
-    return answers.model_list(await request.app.state.worker.list_models())
+    return answers.JSONAnswer(answers.model_list(await request.app.state.worker.list_models()))
 
 
 @ops.get("/healthz", response_model=Status)

@@ -9,7 +9,9 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictBool,
     Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -18,11 +20,51 @@ from services.proto import MODEL_NAME_MAX_LENGTH, MODEL_NAME_PATTERN
 
 #: A drawing sent as numbers may be at most this many pixels on a side (as in the worker).
 MAX_SIDE = 2048
+#: The longest cat_url accepted (JSON and forms alike).
+MAX_URL_LENGTH = 2048
+
+#: The first MNIST test digit (a 7, 28x28, black on white) as the page would send it: the
+#: example ``/docs`` offers under "Try it out" (tests/services/test_serving_docs.py checks
+#: it is that digit and that the trained models read a 7).
+DIGIT_EXAMPLE = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA2ElEQVR42mP8z4AbMDEMJUkWCLVmthRHtIQKmiQj"
+    "xJ9KDxgYGHi1oYIyZSbIOmdf1Lp2/sAJ2ccMDCyizxnkTJB1MjAwMDC8P29ymoGBQ03z3ZQsiMh/DLCGSe8thIUp"
+    "+VKMYQ2UiemVqa8F1WFsdI1H2BgP/selc9tvZ0sGHDq/GbEfhXPQJRsZPf/jktzCwn8Ml+QbJcbI/zgk/5gwqtzB"
+    "JXmTkXHTfxySD+QZe/4hSyL7c9YjBntGFE8j1B3iZWQ8/R+HziNfGJR5sCUTCNDfK4QtmWAHAPRoNF1JY7DJAAAA"
+    "AElFTkSuQmCC"
+)
+
+#: What an image sent as text may be (the JSON schema of it; the gateway's base64 decoding
+#: refuses anything else with a 400): base64 characters, optionally after a data: URL
+#: header, spaces and line breaks allowed.
+BASE64_IMAGE = {
+    "type": "string",
+    "pattern": r"^\s*(data:[^,]*;base64,)?[A-Za-z0-9+/=\s]*[A-Za-z0-9+/=][A-Za-z0-9+/=\s]*$",
+    "description": "an image file (PNG, JPEG, WebP or GIF) as base64, or a data: URL "
+    "(data:image/png;base64,...) such as canvas.toDataURL() gives",
+}
+#: Rows of grey levels: what the schema can say (the gateway also checks that every row
+#: has the same length, which JSON Schema cannot express).
+PIXEL_ROWS = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_SIDE,
+    "items": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_SIDE,
+        "items": {"type": "number", "minimum": 0, "maximum": 255},
+    },
+    "description": f"rows of grey levels in [0, 255] (or [0, 1]), 1 to {MAX_SIDE} rows of "
+    f"1 to {MAX_SIDE} numbers, every row as long as the first",
+}
 
 #: An image given as base64 text or as rows of numbers; validation errors name only the
 #: form that was sent (``image.pixels[3][4]: ...``), not both.
 ImageField = Annotated[
-    Annotated[str, Tag("base64")] | Annotated[list[list[float]], Tag("pixels")],
+    Annotated[str, Tag("base64"), WithJsonSchema(BASE64_IMAGE)]
+    | Annotated[list[list[float]], Tag("pixels"), WithJsonSchema(PIXEL_ROWS)],
     Discriminator(
         lambda value: "base64" if isinstance(value, str)
         else "pixels" if isinstance(value, list) else None,
@@ -41,7 +83,7 @@ class DigitRequest(BaseModel):
         description="a PNG/JPEG/WebP/GIF file as base64 (a data: URL such as canvas.toDataURL() "
         "gives is fine), or the drawing as rows of grey levels in [0, 255] (or [0, 1]); "
         "either polarity",
-        examples=["data:image/png;base64,iVBORw0KGgo..."],
+        examples=[DIGIT_EXAMPLE],
     )
     model: str | None = Field(
         None,
@@ -55,7 +97,8 @@ class DigitRequest(BaseModel):
         "does not serve is a 400 listing the served ones",
         examples=["cnn", "digits-mlp"],
     )
-    saliency: bool = Field(False, description="also return a saliency map")
+    # strict: the schema says boolean, so 0, 1 or "yes" are refused rather than read as one
+    saliency: StrictBool = Field(False, description="also return a saliency map")
 
     @field_validator("image")
     @classmethod
@@ -76,14 +119,25 @@ class DigitRequest(BaseModel):
         return image
 
 
+#: "Exactly one of ``image`` and ``cat_url``" in JSON Schema (either may be sent as null).
+EXACTLY_ONE_SOURCE = [
+    {"required": ["image"], "properties": {"image": {"type": "string"},
+                                           "cat_url": {"type": "null"}}},
+    {"required": ["cat_url"], "properties": {"cat_url": {"type": "string"},
+                                             "image": {"type": "null"}}},
+]
+
+
 class CatJSONRequest(BaseModel):
     """A photo to classify, as base64 or as a URL to fetch (exactly one of them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": EXACTLY_ONE_SOURCE})
 
-    image: str | None = Field(None, description="the image file as base64 (or a data: URL)")
+    image: Annotated[str, WithJsonSchema(BASE64_IMAGE)] | None = Field(
+        None, description="the image file as base64 (or a data: URL)")
     cat_url: str | None = Field(
-        None, max_length=2048, description="an http(s) URL of a PNG/JPEG/WebP/GIF image",
+        None, max_length=MAX_URL_LENGTH,
+        description="an http(s) URL of a PNG/JPEG/WebP/GIF image",
         examples=["https://upload.wikimedia.org/wikipedia/commons/3/3a/Cat03.jpg"],
     )
 

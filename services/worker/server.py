@@ -8,12 +8,26 @@ Start-up order, so that nobody gets an answer from a half-loaded worker:
    names and default-model settings; a bad file, a name served twice or a default that
    is not served stops the worker with
    :class:`~services.worker.models.ModelLoadError` naming the file or the setting;
-3. run one forward pass per model (warm-up), then switch health to ``SERVING``.
+3. run a few forward passes per model (warm-up, timed), then switch health to
+   ``SERVING``.
 
-Each call runs its decoding and preprocessing, and the forward pass, in a thread pool, so
-the event loop only moves bytes. With batching on, concurrent calls for the same model
-share one forward pass (:mod:`services.worker.batching`). On shutdown, health turns
-``NOT_SERVING``, new calls are refused and calls in flight get ``shutdown_grace_seconds``.
+Each call takes the steps of :mod:`services.worker.classify` (the function the serving
+benchmark's single-process baseline calls whole). Where each step runs is chosen for the
+least CPU per answer without letting one call hold up the others:
+
+- a drawing of up to :data:`INLINE_PIXELS` pixels (the page's 280x280 canvas: well under
+  a millisecond) is decoded and preprocessed on the event loop — a trip to a thread and
+  back, and the wake-ups of the loop it costs, took more CPU than the work itself
+  (docs/benchmarks.md, "Serving"); larger drawings, cat photos and saliency maps go to
+  the thread pool (``inference_threads``);
+- the forward pass runs on the event loop for a model whose pass over one example takes
+  less than :data:`INLINE_PASS_SECONDS` (timed during warm-up: the course's models), in
+  the thread pool otherwise;
+- with batching on, concurrent calls for the same model share one forward pass
+  (:mod:`services.worker.batching`).
+
+On shutdown, health turns ``NOT_SERVING``, new calls are refused and calls in flight get
+``shutdown_grace_seconds``.
 
 In-process use (tests)::
 
@@ -43,7 +57,7 @@ from prometheus_client import start_http_server
 from services import imaging
 from services.logs import REQUEST_ID
 from services.proto import MAX_MESSAGE_BYTES, inference_pb2, inference_pb2_grpc
-from services.worker import preprocess
+from services.worker import classify, preprocess
 from services.worker.batching import MicroBatcher
 from services.worker.metrics import WorkerMetrics
 from services.worker.models import (
@@ -90,14 +104,24 @@ def server_options(settings: WorkerSettings) -> list[tuple[str, int]]:
     ]
 
 
-def _prepare_cat(image: inference_pb2.Image, model: ServedModel) -> tuple[np.ndarray, bytes]:
-    pixels = preprocess.cat_pixels(image)
-    return model.example(preprocess.cat_input(pixels)), preprocess.png_bytes(pixels)
+#: A model whose forward pass over one example takes less than this (timed while warming
+#: up) runs its passes on the event loop: less CPU than a trip to a thread and back.
+INLINE_PASS_SECONDS = 0.002
+#: Drawings up to this many pixels are decoded and preprocessed on the event loop (a
+#: 280x280 canvas takes well under a millisecond); larger ones in the thread pool, so
+#: that one big image never holds up the calls behind it.
+INLINE_PIXELS = 512 * 512
 
 
-def _prepare_digit(image: inference_pb2.Image, model: ServedModel) -> tuple[np.ndarray, np.ndarray]:
-    seen = preprocess.digit_input(preprocess.digit_pixels(image))
-    return model.example(seen), seen
+def on_the_loop(image: inference_pb2.Image) -> bool:
+    """Whether ``image`` is small enough to be prepared on the event loop."""
+    source = image.WhichOneof("source")
+    if source == "pixels":
+        return image.pixels.height * image.pixels.width <= INLINE_PIXELS
+    if source == "encoded":
+        pixels = imaging.png_pixel_count(image.encoded)
+        return pixels is not None and pixels <= INLINE_PIXELS
+    return True  # no image: refused at once
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServicer):
@@ -111,11 +135,17 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         self.executor = executor
         self.models: dict[str, ServedModel] = {}
         self.batchers: dict[str, MicroBatcher] = {}
+        self.inline: dict[str, bool] = {}  # model name: passes run on the event loop
         self.ready = False
 
-    def serve_models(self, models: dict[str, ServedModel]) -> None:
-        """Start answering with ``models`` (batched if the settings say so)."""
+    def serve_models(
+        self, models: dict[str, ServedModel], pass_seconds: dict[str, float] | None = None
+    ) -> None:
+        """Start answering with ``models`` (batched if the settings say so);
+        ``pass_seconds``: one example's forward pass per model, from the warm-up."""
         self.models = models
+        self.inline = {name: (pass_seconds or {}).get(name, 1.0) < INLINE_PASS_SECONDS
+                       for name in models}
         if self.settings.batching:
             self.batchers = {
                 name: MicroBatcher(
@@ -124,6 +154,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     self.settings.max_batch_size,
                     self.settings.max_batch_delay_ms / 1000,
                     observe=lambda n, s, name=name: self.metrics.observe_batch(name, n, s),
+                    inline=self.inline[name],
                 )
                 for name, model in models.items()
             }
@@ -151,41 +182,30 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     ) -> inference_pb2.ListModelsReply:
         return await self._answer("ListModels", context, self._list_models, request)
 
-    # -- the work behind them ----------------------------------------------------------------
+    # -- the work behind them: the steps of services.worker.classify --------------------------
 
     async def _classify_cat(self, request: inference_pb2.CatRequest) -> inference_pb2.CatReply:
         model = resolve_model(self.models, CAT, request.model)
         with self._expecting(model) as ticket:
-            x, input_png = await self._offload(_prepare_cat, request.image, model)
+            x, input_png = await self._offload(classify.prepare_cat, request.image, model)
             output = await self._predict(model, x, ticket)
-        cat_probability = float(output[0])
-        index = int(cat_probability >= 0.5)
-        return inference_pb2.CatReply(
-            label=model.classes[index],
-            probability=cat_probability if index else 1.0 - cat_probability,
-            cat_probability=cat_probability,
-            model=model.name,
-            input_png=input_png,
-        )
+        return classify.cat_reply(model, output, input_png)
 
     async def _classify_digit(
         self, request: inference_pb2.DigitRequest
     ) -> inference_pb2.DigitReply:
         model = resolve_model(self.models, DIGITS, request.model)
-        with self._expecting(model) as ticket:
-            x, seen = await self._offload(_prepare_digit, request.image, model)
-            probabilities = await self._predict(model, x, ticket)
-        digit = int(np.argmax(probabilities))
-        reply = inference_pb2.DigitReply(
-            digit=int(model.classes[digit]) if model.classes[digit].isdigit() else digit,
-            probabilities=probabilities.tolist(),
-            input_image=seen.ravel().tolist(),
-            model=model.name,
-        )
+        if on_the_loop(request.image):
+            x, seen = classify.prepare_digit(request.image, model)
+            probabilities = await self._predict(model, x)
+        else:
+            with self._expecting(model) as ticket:
+                x, seen = await self._offload(classify.prepare_digit, request.image, model)
+                probabilities = await self._predict(model, x, ticket)
+        saliency = None
         if request.saliency:
-            saliency = await self._offload(model.saliency, x, digit)
-            reply.saliency.extend(saliency.ravel().tolist())
-        return reply
+            saliency = await self._offload(model.saliency, x, int(np.argmax(probabilities)))
+        return classify.digit_reply(model, probabilities, seen, saliency)
 
     async def _list_models(
         self, request: inference_pb2.ListModelsRequest
@@ -213,11 +233,16 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         return batcher.expecting() if batcher is not None else contextlib.nullcontext()
 
     async def _predict(self, model: ServedModel, x: np.ndarray, ticket=None) -> np.ndarray:
+        """The model's output column for one example: the batcher's share of a pass, or a
+        pass of its own (batching off)."""
         batcher = self.batchers.get(model.name)
         if batcher is not None:
             return await batcher.predict(x, ticket)
         start = time.perf_counter()
-        output = await self._offload(model.predict_proba, x)
+        if self.inline.get(model.name):
+            output = model.predict_proba(x)
+        else:
+            output = await self._offload(model.predict_proba, x)
         self.metrics.observe_batch(model.name, 1, time.perf_counter() - start)
         return output[:, 0]
 
@@ -259,6 +284,12 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             REQUEST_ID.reset(token)
         await context.abort(code, message)
         raise AssertionError("unreachable: context.abort raises")
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
 
 
 class Worker:
@@ -306,13 +337,13 @@ class Worker:
             self.metrics_port = self._metrics_server.server_port
             log.info("metrics on http://%s:%d/metrics", settings.host, self.metrics_port)
         try:
-            models = await asyncio.get_running_loop().run_in_executor(
+            models, pass_seconds = await asyncio.get_running_loop().run_in_executor(
                 self.executor, self._load_and_warm_up
             )
         except BaseException:
             await self.stop(grace=0)
             raise
-        self.servicer.serve_models(models)
+        self.servicer.serve_models(models, pass_seconds)
         self.metrics.models_loaded.set(len(models))
         self.metrics.ready.set(1)
         for service in ("", SERVICE_NAME):
@@ -325,15 +356,20 @@ class Worker:
             if settings.batching else "off",
         )
 
-    def _load_and_warm_up(self) -> dict[str, ServedModel]:
+    def _load_and_warm_up(self) -> tuple[dict[str, ServedModel], dict[str, float]]:
+        """The models, and how long each takes for a forward pass over one example (the
+        fastest of a few, after a first pass that sets up its buffers)."""
         start = time.perf_counter()
         directories = self.settings.model_dirs()
         models = load_models(directories, self.settings.default_models())
+        pass_seconds = {}
         for model in models.values():
-            model.predict_proba(model.example(np.zeros(model.example_shape)))
+            x = model.example(np.zeros(model.example_shape))
+            model.predict_proba(x)
+            pass_seconds[model.name] = min(_timed(model.predict_proba, x) for _ in range(3))
         log.info("loaded and verified %d models from %s in %.2f s", len(models),
                  ", ".join(map(str, directories)), time.perf_counter() - start)
-        return models
+        return models, pass_seconds
 
     async def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, give calls in flight ``grace`` seconds, release everything."""

@@ -104,16 +104,6 @@ def is_cat_url_example(case) -> bool:
     return isinstance(case.body, dict) and case.body.get("cat_url") is not None
 
 
-#: Documented examples the gateway refuses today, each with what must change. The test
-#: expects exactly these to fail (a strict expected failure, per operation): when one is
-#: fixed, the test fails until its entry here is removed.
-KNOWN_REJECTED = {
-    "POST /api/digits": "the OpenAPI example of the image is a truncated PNG "
-    "('data:image/png;base64,iVBORw0KGgo...'), answered 400; services/gateway/schemas.py "
-    "must document a real (tiny) drawing that classifies",
-}
-
-
 @pytest.mark.slow
 @documented_schema.parametrize()
 @BOUNDED
@@ -124,17 +114,8 @@ def test_the_documented_examples_are_accepted(case, gateway, session):
                                           excluded_checks=[positive_data_acceptance])
         assert response.status_code == 400, response.text  # no network: refused, documented
         return
-    known = KNOWN_REJECTED.get(case.operation.label)
-    try:
-        case.call_and_validate(base_url=base_url, session=session, timeout=30,
-                               additional_checks=[positive_data_acceptance, not_a_server_error])
-    except (AssertionError, BaseExceptionGroup) as failure:
-        if known is None:
-            raise
-        pytest.xfail(f"{known} ({failure})")
-    if known is not None:
-        pytest.fail(f"{case.operation.label}: the documented example is accepted now; "
-                    "remove its entry from KNOWN_REJECTED")
+    case.call_and_validate(base_url=base_url, session=session, timeout=30,
+                           additional_checks=[positive_data_acceptance, not_a_server_error])
 
 
 # -- what the fuzzing found, kept as explicit cases ---------------------------------------
@@ -151,23 +132,32 @@ def test_a_form_with_both_a_photo_and_a_cat_url_is_refused(gateway, session):
 
 
 @pytest.fixture(scope="module")
-def without_mlp(tiny_models, tmp_path_factory):
-    """A stack serving the cat model and digits-cnn only."""
+def digits_cnn_only(tiny_models, tmp_path_factory):
+    """A stack serving digits-cnn and no other model (no cat model, no digits-mlp)."""
     directory = tmp_path_factory.mktemp("cnn-only")
-    for name in ("cat", "digits-cnn"):
-        for suffix in (".json", ".npz"):
-            shutil.copy(tiny_models / f"{name}{suffix}", directory)
+    for suffix in (".json", ".npz"):
+        shutil.copy(tiny_models / f"digits-cnn{suffix}", directory)
     with Stack(models_dir=directory) as stack:
         yield stack
 
 
+def documented_statuses(path: str) -> set[str]:
+    return set(openapi_document()["paths"][path]["post"]["responses"])
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="404 (model_not_found) is answered but not documented "
-                   "for POST /api/digits and POST /api/cats (services/gateway/routes.py, ERRORS)")
-def test_a_model_the_worker_does_not_serve_gets_a_documented_status(without_mlp, session):
+def test_a_model_the_worker_does_not_serve_gets_a_documented_status(digits_cnn_only, session):
+    # a digit model named but not served: 400 naming the served ones (the gateway asks the
+    # worker's list first)
     image = "data:image/png;base64," + base64.b64encode(encode(drawn_digit())).decode()
-    r = session.post(f"{without_mlp.api_url}digits", json={"image": image, "model": "mlp"},
+    r = session.post(f"{digits_cnn_only.api_url}digits", json={"image": image, "model": "mlp"},
                      timeout=30)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request", r.text
+    assert "digits-cnn" in r.json()["detail"]
+    assert "400" in documented_statuses("/api/digits")
+    # no cat model at all, and a cat request names none: the worker's NOT_FOUND, a 404
+    r = session.post(f"{digits_cnn_only.api_url}cats",
+                     files={"file": ("c.png", encode(drawn_digit()))}, timeout=30)
     assert r.status_code == 404 and r.json()["error"] == "model_not_found", r.text
-    documented = openapi_document()["paths"]["/api/digits"]["post"]["responses"]
-    assert "404" in documented, f"documented: {sorted(documented)}"
+    assert "404" in documented_statuses("/api/cats")
+    assert "404" in documented_statuses("/api/digits")  # the same for a worker without digits

@@ -27,7 +27,7 @@ from dlcore.layout import flatten_images
 from services.proto import inference_pb2 as pb
 from services.proto import inference_pb2_grpc
 from services.worker.models import ModelLoadError, ServedModel, load_models
-from services.worker.server import Worker
+from services.worker.server import INLINE_PIXELS, Worker
 from services.worker.settings import WorkerSettings
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -295,8 +295,12 @@ def test_cat_needs_an_image_file(tiny_models):
 
 
 def test_batched_answers_equal_single_answers(tiny_models):
-    drawings = [np.roll(drawn_digit(), shift, axis=1) for shift in range(-60, 60, 4)]
-    drawings += [np.roll(drawn_digit(), shift, axis=0) for shift in range(-40, 40, 4)]
+    # Drawings larger than the worker prepares on its event loop: they are decoded in the
+    # thread pool, announced to the batcher meanwhile, and wait for each other.
+    side = 600
+    assert side * side > INLINE_PIXELS
+    drawings = [np.roll(drawn_digit(side), shift, axis=1) for shift in range(-120, 120, 8)]
+    drawings += [np.roll(drawn_digit(side), shift, axis=0) for shift in range(-80, 80, 8)]
 
     async def answers(stub):
         requests = [stub.ClassifyDigit(digit_request(d, model=m))
