@@ -129,6 +129,16 @@ class Lab:
             except ProcessLookupError:
                 pass
 
+    def open(self, browser, name: str) -> tuple:
+        """``(page, problems)``: notebook ``name`` (under the lab's root) opened in a new
+        Chromium page, its kernel idle; ``problems`` collects the page's JavaScript errors."""
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(f"{self.url}/lab/tree/{name}?token={self.token}&reset")
+        wait_for_idle_kernel(page)
+        return page, problems
+
     def log_tail(self, lines: int = 40) -> str:
         text = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
         return "\n".join(text[-lines:])

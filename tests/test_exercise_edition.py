@@ -425,11 +425,7 @@ def test_a_learner_writes_sigmoid_in_jupyterlab(chromium, edition, tmp_path):
     page = None
     try:
         lab.start()
-        page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto(f"{lab.url}/lab/tree/{FIRST}?token={lab.token}&reset")
-        wait_for_idle_kernel(page)
+        page, problems = lab.open(chromium, FIRST)
         code = [c for c in nbformat.read(lab.root / FIRST, as_version=4).cells
                 if c.cell_type == "code"]
         exercise = next(i for i, c in enumerate(code) if c.source.startswith("def sigmoid("))

@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from lab_helpers import Lab, run_all, wait_for_idle_kernel
+from lab_helpers import Lab, run_all
 from stack_helpers import REPO
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -109,11 +109,7 @@ def test_notebook_09_pad_in_jupyterlab(chromium, tmp_path):
     page = None
     try:
         lab.start()
-        page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-        problems: list[str] = []
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.goto(f"{lab.url}/lab/tree/{path.name}?token={lab.token}&reset")
-        wait_for_idle_kernel(page)
+        page, problems = lab.open(chromium, path.name)
 
         run_all(page, n_code_cells)
         pad = page.locator(".simpledl-pad")
