@@ -30,6 +30,7 @@ def progress_bar(
     total: int | None = None,
     desc: str | None = None,
     unit: str = "it",
+    unit_scale: bool = False,
     leave: bool = True,
 ) -> Any:
     """A tqdm text bar on stderr over ``iterable`` (or ``total`` manual ``update`` steps).
@@ -40,6 +41,7 @@ def progress_bar(
         total: the number of steps (taken from ``len(iterable)`` when it has one).
         desc: the label in front of the bar, e.g. ``"training"``.
         unit: what one step is, e.g. ``"epoch"``.
+        unit_scale: count in k, M, G ... of ``unit`` (e.g. bytes of a download, ``unit="B"``).
         leave: keep the finished bar on screen.
 
     A hidden bar still iterates and accepts ``update``, ``set_description`` and
@@ -52,6 +54,7 @@ def progress_bar(
         total=total,
         desc=desc,
         unit=unit,
+        unit_scale=unit_scale,
         leave=leave,
         file=sys.stderr,  # looked up now: a notebook or pytest may have replaced it
         disable=None if progress is None else not progress,

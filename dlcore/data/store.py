@@ -40,9 +40,11 @@ from importlib import resources
 from pathlib import Path
 
 from dlcore.data.errors import ChecksumMismatch, DataError, FetchError, UnknownDataset
+from dlcore.progress import progress_bar
 
-# pooch, platformdirs and tqdm are imported where they are used: `import dlcore.data`
-# stays light for code that never fetches (the worker's image does not carry them).
+# pooch, platformdirs and tqdm (through dlcore.progress) are imported where they are used:
+# `import dlcore.data` stays light for code that never fetches (the worker's image does not
+# carry them).
 
 log = logging.getLogger(__name__)
 
@@ -323,15 +325,14 @@ class Store:
     def _download(self, url: str, spec: FileSpec, target: Path) -> None:
         import pooch
         import requests.exceptions  # pooch's HTTP layer
-        from tqdm import tqdm
 
-        bar = tqdm(
+        bar = progress_bar(
             total=spec.bytes,
             unit="B",
             unit_scale=True,
             desc=spec.name,
             leave=False,
-            disable=None if self.progress else True,  # None: only on a terminal
+            progress=None if self.progress else False,  # None: only on a terminal
         )
         http = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK, timeout=self.timeout)
 

@@ -11,8 +11,6 @@ in the notebook version that caches Z (``check.model_forward(f, cache="Z")``).
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from dlcore import activations
@@ -23,6 +21,7 @@ from dlcore.exercises.engine import (
     Parts,
     Runner,
     StructureError,
+    parameter_names,
     per_layer,
     register,
     set_order,
@@ -429,10 +428,7 @@ register(Exercise(
 def _choose_at(fn, options) -> str:
     if "at" in options:
         return options["at"]
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        names = []
+    names = parameter_names(fn)
     second = names[1] if len(names) > 1 else ""
     return "A" if second[:1] in ("A", "a") else "Z"
 

@@ -350,6 +350,14 @@ def _same(a: Any, b: Any) -> bool:
     return True
 
 
+def parameter_names(fn: Callable) -> list[str]:
+    """The names of ``fn``'s parameters, in order; ``[]`` when Python cannot tell (builtins)."""
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
 class Runner:
     """Calls one learner's function for one exercise and turns what it sees into verdicts."""
 
@@ -358,10 +366,6 @@ class Runner:
         self.name = exercise.name
         self.rng = np.random.default_rng(zlib.crc32(exercise.name.encode()))
         self.count = 0
-        try:
-            self.params = list(inspect.signature(fn).parameters)
-        except (TypeError, ValueError):
-            self.params = []
 
     # verdicts
     def fail(self, words: str, key: str = "values") -> None:

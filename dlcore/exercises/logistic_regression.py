@@ -6,12 +6,18 @@ Shapes as in the notebook: ``w: (n_x, 1)``, ``b`` a number, ``X: (n_x, m)``, ``Y
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from dlcore import activations
-from dlcore.exercises.engine import Case, Exercise, Mistake, Parts, register, tuple_of
+from dlcore.exercises.engine import (
+    Case,
+    Exercise,
+    Mistake,
+    Parts,
+    parameter_names,
+    register,
+    tuple_of,
+)
 from dlcore.exercises.references import F64, labels01, logistic
 
 
@@ -251,11 +257,8 @@ def _optimize_flavour(with_data: bool) -> Exercise:
 
 
 def _choose_optimize(fn, options) -> str:
-    try:
-        n = len(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        n = 5
-    return "data" if n >= 6 else "function"
+    # no signature (a builtin) counts as no parameters: the function flavour
+    return "data" if len(parameter_names(fn)) >= 6 else "function"
 
 
 register(Exercise(

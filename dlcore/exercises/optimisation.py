@@ -250,8 +250,7 @@ def _adam(W, dW, v, s, t, lr, beta1, beta2, eps):
     opt = Adam(lr, beta1, beta2, eps)
     opt.t = t
     W = np.array(W, dtype=F64)
-    opt.state["p"] = {"v": np.array(v, dtype=F64), "s": np.array(s, dtype=F64),
-                      "tmp": np.empty_like(W)}
+    opt.state["p"] = {"v": np.array(v, dtype=F64), "s": np.array(s, dtype=F64)}
     opt.update(W, np.asarray(dW, F64), "p")
     return W, opt.state["p"]["v"], opt.state["p"]["s"]
 

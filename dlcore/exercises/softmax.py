@@ -11,6 +11,7 @@ import numpy as np
 from dlcore import activations
 from dlcore.exercises.engine import Case, Exercise, Mistake, register, tuple_of
 from dlcore.exercises.references import F64
+from dlcore.layout import one_hot
 from dlcore.losses import CategoricalCrossEntropy
 
 
@@ -86,7 +87,7 @@ def _one_hot_cases(rng) -> list[Case]:
 
 
 def _one_hot(labels, C):
-    return np.eye(C)[:, np.asarray(labels)]
+    return one_hot(labels, C, dtype=F64)
 
 
 def _whole_rows(labels, C):
@@ -124,7 +125,7 @@ def _ce_cases(rng) -> list[Case]:
     cases = []
     for C, m, dtype in [(4, 6, F64), (3, 1, F64), (10, 9, np.float32)]:
         A = _softmax(rng.standard_normal((C, m)))
-        Y = np.eye(C)[:, rng.integers(0, C, m)]
+        Y = one_hot(rng.integers(0, C, m), C, dtype=F64)
         cases.append(Case((A.astype(dtype), Y.astype(dtype)), f"C = {C}, m = {m}, "
                           f"{np.dtype(dtype).name}"))
     return cases
