@@ -241,11 +241,15 @@ def _mark_defaults(models: dict[str, ServedModel], defaults: Mapping[str, str]) 
 
 
 def _lookup(models: Mapping[str, ServedModel], task: str, name: str) -> ServedModel | None:
+    """The ``task`` model called ``name`` or whose alias ``name`` is (``models`` keyed by
+    name, as :func:`load_models` returns them; :func:`_check_aliases` made sure at most
+    one of the two exists)."""
     name = name.strip()
     if not name:
         return None
-    for model in models.values():
-        if model.task == task and (model.name == name or name in model.aliases):
+    for candidate in (name, f"{task}-{name}"):  # the alias of "<task>-<rest>" is "<rest>"
+        model = models.get(candidate)
+        if model is not None and model.task == task:
             return model
     return None
 
