@@ -37,13 +37,20 @@ from benchmarks.serving.drawings import HOST
 LOAD_GENERATOR = "load generator"
 
 
+def stat_cpu_seconds(path: Path | str) -> float:
+    """User + system CPU time in a ``/proc`` stat file (``/proc/<pid>/stat``, or a thread's
+    ``/proc/<pid>/task/<tid>/stat``); raises ``OSError`` if it cannot be read."""
+    # The command name in parentheses may hold spaces or ")": fields start after the last ")".
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc; 0 elsewhere)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return stat_cpu_seconds(f"/proc/{pid}/stat")
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Connection:

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 from benchmarks.serving import drawings
-from benchmarks.serving.load import load
+from benchmarks.serving.load import load, stat_cpu_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,14 +124,13 @@ def read_collapsed(path: Path) -> dict[str, collections.Counter]:
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     """``{tid: (name, CPU seconds)}`` of every thread of ``pid`` (Linux /proc)."""
     threads = {}
-    tick = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            cpu = stat_cpu_seconds(task / "stat")
             name = (task / "comm").read_text().strip()
         except OSError:
             continue
-        threads[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+        threads[int(task.name)] = (name, cpu)
     return threads
 
 

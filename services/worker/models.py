@@ -202,20 +202,19 @@ def _load_directory(models_dir: Path) -> list[ServedModel]:
 
 
 def _check_aliases(models: Mapping[str, ServedModel]) -> None:
-    """Within a task, no model's name may be another model's alias (or share its alias)."""
+    """Within a task, no model's name may be another model's alias.
+
+    ``models`` is keyed by name (:func:`load_models`). Two models cannot share an alias:
+    the alias of ``<task>-<rest>`` is ``<rest>``, so they would have the same name.
+    """
     for task in TASKS:
-        owner: dict[str, ServedModel] = {}
-        of_task = [m for m in models.values() if m.task == task]
-        for model in of_task:
-            owner[model.name] = model
-        for model in of_task:
+        for model in (m for m in models.values() if m.task == task):
             for alias in model.aliases:
-                other = owner.setdefault(alias, model)
-                if other is not model:
+                other = models.get(alias)
+                if other is not None and other.task == task:
                     raise ModelLoadError(
                         f"{task} requests naming {alias!r} would be ambiguous: it is the "
-                        f"alias of {model.name} ({model.card_path}) and also "
-                        f"{'the name' if other.name == alias else 'an alias'} of "
+                        f"alias of {model.name} ({model.card_path}) and also the name of "
                         f"{other.name} ({other.card_path}); save one under another name"
                     )
 
@@ -242,11 +241,15 @@ def _mark_defaults(models: dict[str, ServedModel], defaults: Mapping[str, str]) 
 
 
 def _lookup(models: Mapping[str, ServedModel], task: str, name: str) -> ServedModel | None:
+    """The ``task`` model called ``name`` or whose alias ``name`` is (``models`` keyed by
+    name, as :func:`load_models` returns them; :func:`_check_aliases` made sure at most
+    one of the two exists)."""
     name = name.strip()
     if not name:
         return None
-    for model in models.values():
-        if model.task == task and (model.name == name or name in model.aliases):
+    for candidate in (name, f"{task}-{name}"):  # the alias of "<task>-<rest>" is "<rest>"
+        model = models.get(candidate)
+        if model is not None and model.task == task:
             return model
     return None
 

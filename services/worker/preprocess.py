@@ -112,8 +112,10 @@ def _decode_plain_png(png: imaging.PlainPNG) -> np.ndarray | None:
         return None
     if len(rows) != size or not inflater.eof or inflater.unused_data:
         return None
+    # At its end with nothing after it, png.data is exactly one zlib stream: its last 4
+    # bytes are the Adler-32 of the rows, which the inflater has just checked.
     try:
-        return pyspng.load(_stored_png(png.header, rows), png.mode)
+        return pyspng.load(_stored_png(png.header, rows, png.data[-4:]), png.mode)
     except RuntimeError:
         return None
 
@@ -133,18 +135,19 @@ _IEND = struct.pack(">I4sI", 0, b"IEND", zlib_ng.crc32(b"IEND"))
 _STORED_BLOCK = 65535  # the most bytes one stored deflate block carries
 
 
-def _stored_png(header: bytes, rows: bytes) -> bytes:
+def _stored_png(header: bytes, rows: bytes, adler32: bytes) -> bytes:
     """A PNG file of ``header`` (signature and IHDR) and ``rows`` (filtered, not
     compressed) in one IDAT chunk, as a zlib stream of stored blocks (RFC 1950/1951: a
-    2-byte header, blocks of a 5-byte header and up to 65,535 bytes, the Adler-32 of the
-    rows), written in one pass over ``rows``."""
+    2-byte header, blocks of a 5-byte header and up to 65,535 bytes, then ``adler32``, the
+    rows' Adler-32 as the 4 big-endian bytes that end a zlib stream of them), written in
+    one pass over ``rows``."""
     view = memoryview(rows)
     last = max(len(rows) - 1, 0) // _STORED_BLOCK * _STORED_BLOCK
     parts = [b"IDAT", b"\x78\x01"]
     for start in range(0, last + 1, _STORED_BLOCK):
         block = view[start:start + _STORED_BLOCK]
         parts += [struct.pack("<BHH", start == last, len(block), 0xFFFF ^ len(block)), block]
-    parts.append(struct.pack(">I", zlib_ng.adler32(rows)))
+    parts.append(adler32)
     crc = 0
     for part in parts:
         crc = zlib_ng.crc32(part, crc)
