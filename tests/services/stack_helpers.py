@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -56,6 +57,16 @@ def repo_digit_models() -> tuple[Path, list[str]]:
     if not present:
         pytest.skip("no trained digit model in models/ (train them with: make models)")
     return directory, present
+
+
+def copy_models(source: Path, tmp_path: Path, *names: str) -> Path:
+    """A models directory in ``tmp_path`` holding copies of ``names`` from ``source``."""
+    directory = tmp_path / "models"
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        for suffix in (".npz", ".json"):
+            shutil.copy(source / f"{name}{suffix}", directory)
+    return directory
 
 
 # -- images --------------------------------------------------------------------------------
