@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from helpers import REPO, SERVED_MODELS
@@ -67,6 +68,14 @@ def copy_models(source: Path, tmp_path: Path, *names: str) -> Path:
         for suffix in (".npz", ".json"):
             shutil.copy(source / f"{name}{suffix}", directory)
     return directory
+
+
+def gateway_says(url: str, body: dict) -> dict:
+    """The gateway's own error answer for ``body`` posted to ``<url>api/digits`` (``url``
+    is the gateway's root, ``Stack.url``): what the pad and the page must show unchanged."""
+    r = httpx.post(url + "api/digits", json=body, trust_env=False)
+    assert r.status_code >= 400, r.text
+    return r.json()
 
 
 # -- images --------------------------------------------------------------------------------
