@@ -6,12 +6,14 @@
   cards, so a worker starts in a second and is exercised as in production (the
   ``tiny_models`` fixture in tests/conftest.py makes them once per run);
 - :func:`started` and :func:`wait_until`: a :class:`services.stack.Stack` run with exactly
-  the settings a test gives it, and waiting on its processes with their logs on failure.
+  the settings a test gives it, and waiting on its processes with their logs on failure;
+- :class:`Terminal`: a text stream that says it is a terminal (for progress bars).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -29,12 +31,20 @@ SERVICE_PREFIXES = ("WORKER_", "GATEWAY_")
 __all__ = [
     "REPO",
     "SERVED_MODELS",
+    "Terminal",
     "free_port",
     "make_tiny_models",
     "port_is_free",
     "started",
     "wait_until",
 ]
+
+
+class Terminal(io.StringIO):
+    """A StringIO whose ``isatty()`` is True: stderr as an interactive terminal."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 def make_tiny_models(directory: Path) -> Path:

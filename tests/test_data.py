@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from helpers import Terminal
 
 from dlcore.data import (
     FetchError,
@@ -410,14 +411,9 @@ def test_download_must_be_the_published_file(fake, http_server):
     assert not store.path("digits", name).exists()
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 @pytest.mark.parametrize(
     "stderr, progress, shown",
-    [(_Terminal, True, True), (io.StringIO, True, False), (_Terminal, False, False)],
+    [(Terminal, True, True), (io.StringIO, True, False), (Terminal, False, False)],
     ids=["terminal", "not-a-terminal", "progress-off"],
 )
 def test_download_progress_bar_only_on_a_terminal(

@@ -584,13 +584,6 @@ def test_deploy_script_runs_the_documented_steps_in_order():
                 assert (REPO / word).exists(), word
 
 
-CHECKOV = K8S / ".checkov-venv" / "bin" / "checkov"
-needs_checkov = pytest.mark.skipif(
-    not CHECKOV.exists(),
-    reason="optional checkov scan not set up: run k8s/checkov.sh once (own venv, ~290 MB)",
-)
-
-
 # --------------------------------------------------------------------------- checkov
 
 CHECKOV = K8S / ".checkov-venv" / "bin" / "checkov"

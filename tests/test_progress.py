@@ -5,15 +5,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import Terminal
 
 from dlcore.layers import Dense
 from dlcore.model import Sequential
 from dlcore.progress import progress_bar
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
 
 
 @pytest.mark.parametrize(

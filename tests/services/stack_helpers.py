@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import http.server
 import io
+import shutil
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from helpers import REPO, SERVED_MODELS
@@ -56,6 +58,24 @@ def repo_digit_models() -> tuple[Path, list[str]]:
     if not present:
         pytest.skip("no trained digit model in models/ (train them with: make models)")
     return directory, present
+
+
+def copy_models(source: Path, tmp_path: Path, *names: str) -> Path:
+    """A models directory in ``tmp_path`` holding copies of ``names`` from ``source``."""
+    directory = tmp_path / "models"
+    directory.mkdir(exist_ok=True)
+    for name in names:
+        for suffix in (".npz", ".json"):
+            shutil.copy(source / f"{name}{suffix}", directory)
+    return directory
+
+
+def gateway_says(url: str, body: dict) -> dict:
+    """The gateway's own error answer for ``body`` posted to ``<url>api/digits`` (``url``
+    is the gateway's root, ``Stack.url``): what the pad and the page must show unchanged."""
+    r = httpx.post(url + "api/digits", json=body, trust_env=False)
+    assert r.status_code >= 400, r.text
+    return r.json()
 
 
 # -- images --------------------------------------------------------------------------------

@@ -19,7 +19,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from stack_helpers import REPO, encode, own_digit_model, photo, repo_digit_models
+from stack_helpers import (
+    REPO,
+    encode,
+    gateway_says,
+    own_digit_model,
+    photo,
+    repo_digit_models,
+)
 
 from services.gateway.errors import SERVER_MESSAGES
 from services.stack import Stack
@@ -28,13 +35,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = REPO / "artifacts"
 BLANK = [[255] * 28] * 28  # white paper, nothing drawn: what an untouched pad sends
-
-
-def gateway_says(stack, body) -> dict:
-    """The gateway's own error answer for ``body``: the page must show its ``message``."""
-    r = httpx.post(stack.api_url + "digits", json=body, trust_env=False)
-    assert r.status_code >= 400, r.text
-    return r.json()
 
 
 def open_page(browser, url):
@@ -136,7 +136,7 @@ def test_page_mechanics(chromium, tiny_models, tmp_path):
         page.click("#predict")  # nothing drawn yet
         error = page.locator("#digit-error")
         error.wait_for(state="visible")
-        said = gateway_says(stack, {"image": BLANK})
+        said = gateway_says(stack.url, {"image": BLANK})
         assert said["error"] == "invalid_input" and "empty" in said["message"]
         assert error.text_content() == said["message"]  # the gateway's words, unchanged
 
@@ -196,7 +196,7 @@ def test_page_mechanics(chromium, tiny_models, tmp_path):
         draw(page, ONE)
         page.click("#predict")
         error.wait_for(state="visible")
-        said = gateway_says(stack, {"image": BLANK})
+        said = gateway_says(stack.url, {"image": BLANK})
         assert said["error"] == "worker_unavailable"
         assert error.text_content() == said["message"] == SERVER_MESSAGES[503]
 

@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from stack_helpers import own_digit_model, repo_models
+from stack_helpers import gateway_says, own_digit_model, repo_models
 
 from services.gateway.errors import SERVER_MESSAGES
 from services.pad import SIZE, DigitPad, GatewayClient, PadError, Prediction, rasterise
@@ -53,13 +53,6 @@ def shown_error(pad: DigitPad) -> str:
     if pad.error_box.layout.display == "none":
         return ""
     return html.unescape(re.sub(r"<[^>]*>", "", pad.error_box.value))
-
-
-def gateway_says(url: str, body: dict) -> dict:
-    """The gateway's own error answer for ``body`` (what the pad should show, unchanged)."""
-    r = httpx.post(url + "api/digits", json=body, trust_env=False)
-    assert r.status_code >= 400, r.text
-    return r.json()
 
 
 # -- drawing -------------------------------------------------------------------------------

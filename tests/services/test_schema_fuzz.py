@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import shutil
 
 import pytest
 import requests
@@ -35,7 +34,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from stack_helpers import drawn_digit, encode
+from stack_helpers import copy_models, drawn_digit, encode
 
 from services.stack import Stack
 
@@ -134,9 +133,7 @@ def test_a_form_with_both_a_photo_and_a_cat_url_is_refused(gateway, session):
 @pytest.fixture(scope="module")
 def digits_cnn_only(tiny_models, tmp_path_factory):
     """A stack serving digits-cnn and no other model (no cat model, no digits-mlp)."""
-    directory = tmp_path_factory.mktemp("cnn-only")
-    for suffix in (".json", ".npz"):
-        shutil.copy(tiny_models / f"digits-cnn{suffix}", directory)
+    directory = copy_models(tiny_models, tmp_path_factory.mktemp("cnn-only"), "digits-cnn")
     with Stack(models_dir=directory) as stack:
         yield stack
 

@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from helpers import wait_until
 from stack_helpers import (
     REPO,
     ImageServer,
@@ -208,28 +209,21 @@ def test_an_extra_models_directory_end_to_end(tmp_path, tiny_models):
         own_digit_model(mine, "your-mlp")
         stack.stop_worker()
         stack.start_worker()
-        wait_for_readiness(stack)
+        # the gateway reconnects to a restarted worker within its 1 s backoff
+        wait_until("the gateway to see the worker return", stack.gateway_ready, stack, 15)
         assert client.post("/api/digits", json={**body, "model": "your-mlp"}).json()[
             "model"] == "your-mlp"
         # ... and without the directory: a name the gateway knew is refused the same way.
         stack.stop_worker()
         stack.extra_models = []
         stack.start_worker()
-        wait_for_readiness(stack)
+        wait_until("the gateway to see the worker return", stack.gateway_ready, stack, 15)
         r = client.post("/api/digits", json={**body, "model": "my-mlp"})
         assert r.status_code == 400 and r.json()["error"] == "invalid_request"
         assert r.json()["errors"][0]["field"] == "model"
         assert "'my-mlp'" in r.json()["detail"] and "digits-cnn, digits-mlp" in r.json()["detail"]
         listed = client.get("/api/models").json()["models"]
         assert {m["name"] for m in listed} == {"cat", "digits-cnn", "digits-mlp"}
-
-
-def wait_for_readiness(stack, seconds: float = 15) -> None:
-    """Until the gateway has reconnected to a restarted worker (within its 1 s backoff)."""
-    deadline = time.monotonic() + seconds
-    while not stack.gateway_ready():
-        assert time.monotonic() < deadline, "the gateway did not see the worker return"
-        time.sleep(0.1)
 
 
 def test_a_name_served_twice_stops_the_stack(tmp_path, tiny_models):

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import io
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -19,7 +18,15 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
-from stack_helpers import REPO, bomb_png, drawn_digit, encode, own_digit_model, photo
+from stack_helpers import (
+    REPO,
+    bomb_png,
+    copy_models,
+    drawn_digit,
+    encode,
+    own_digit_model,
+    photo,
+)
 
 import dlcore
 from dlcore.digits import preprocess_digit
@@ -428,16 +435,6 @@ def test_missing_or_empty_models_directory(tmp_path):
         load_models(tmp_path / "nowhere")
     with pytest.raises(ModelLoadError, match="no models in"):
         load_models(tmp_path)
-
-
-def copy_models(source, tmp_path, *names):
-    """A models directory in ``tmp_path`` holding copies of ``names`` from ``source``."""
-    directory = tmp_path / "models"
-    directory.mkdir(exist_ok=True)
-    for name in names:
-        for suffix in (".npz", ".json"):
-            shutil.copy(source / f"{name}{suffix}", directory)
-    return directory
 
 
 def test_a_weights_file_without_its_card_is_refused(tmp_path, tiny_models):
