@@ -62,6 +62,13 @@ DNS_ADDRESS = "127.0.0.53"  # the cluster DNS stand-in, inside the namespace
 NGINX = next((p for p in ("/usr/sbin/nginx", "/usr/bin/nginx") if os.access(p, os.X_OK)),
              shutil.which("nginx"))
 
+if str(REPO) not in sys.path:  # k8s/ and services/ are packages of the checkout
+    sys.path.insert(0, str(REPO))
+
+from k8s import policy  # noqa: E402
+from k8s.policy.manifests import selector_matches  # noqa: E402
+from services.stack import grpc_serving  # noqa: E402
+
 
 class PodError(RuntimeError):
     """A pod did not start, did not become ready, or did not stop as it should."""
@@ -71,13 +78,11 @@ class PodError(RuntimeError):
 
 
 def render(path: Path = REPO / "k8s" / "base") -> list[dict]:
-    """The objects ``kubectl kustomize PATH`` renders."""
-    import yaml
-
-    result = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise PodError(f"kubectl kustomize {path} failed:\n{result.stderr}")
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    """The objects ``kubectl kustomize PATH`` renders (:func:`k8s.policy.render`)."""
+    try:
+        return policy.render(path)
+    except RuntimeError as error:
+        raise PodError(str(error)) from None
 
 
 def find(objects: list[dict], kind: str, name: str) -> dict:
@@ -250,19 +255,6 @@ def http_get(path: Path, url_path: str, timeout: float = 5.0) -> tuple[int, byte
         conn.close()
 
 
-def grpc_serving(path: Path, service: str = "", timeout: float = 3.0) -> bool:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(f"unix:{path}") as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout)
-        except grpc.RpcError:
-            return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
-
-
 @dataclass
 class Pod:
     """One running pod: its process (the image's command itself), address and log."""
@@ -296,7 +288,8 @@ class Pod:
         if "grpc" in probe:
             port = probe["grpc"]["port"]
             socket_path = self.cluster.forward(self.address, self.port(port))
-            serving = grpc_serving(socket_path, probe["grpc"].get("service", ""), timeout)
+            serving = grpc_serving(f"unix:{socket_path}", probe["grpc"].get("service", ""),
+                                   timeout)
             return serving, f"gRPC health on {port}: {'SERVING' if serving else 'not serving'}"
         if "tcpSocket" in probe:
             port = self.port(probe["tcpSocket"]["port"])
@@ -553,8 +546,9 @@ class Cluster:
 
 
 def service_selects(service: dict, labels: dict[str, str]) -> bool:
+    """A Service's selector is plain labels; one without a selector selects no pod."""
     selector = service["spec"].get("selector") or {}
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+    return bool(selector) and selector_matches({"matchLabels": selector}, labels)
 
 
 def name_pod(cluster: Cluster, objects: list[dict], pod: Pod) -> None:
