@@ -244,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         built = images.build(("worker", "gateway"), builder, log=log)
     objects = pods.render(REPO / "k8s" / "base")
     worker_env, gateway_env = parse_env(args.worker_env), parse_env(args.gateway_env)
-    effective = {**pods.container_env(objects, _container(objects, "worker")), **worker_env}
-    effective_gw = {**pods.container_env(objects, _container(objects, "gateway")), **gateway_env}
+    effective = {**pods.container_env(objects, pods.container(objects, "worker")), **worker_env}
+    effective_gw = {**pods.container_env(objects, pods.container(objects, "gateway")),
+                    **gateway_env}
     age = effective.get("WORKER_MAX_CONNECTION_AGE_SECONDS", "?")
     interval = effective_gw.get("GATEWAY_WORKER_DNS_MIN_INTERVAL_SECONDS", "30 (gRPC's default)")
     with pods.Cluster() as cluster:
@@ -280,10 +281,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nfailed requests by answer: {failures}; at steady state: "
               f"{sum(n for (status, _), n in steady.items() if status != 200)}")
     return 0
-
-
-def _container(objects: list[dict], name: str) -> dict:
-    return pods.find(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -56,7 +57,9 @@ class BuildError(RuntimeError):
     """A build step failed; the message says which and how to see why."""
 
 
+@functools.cache
 def version() -> str:
+    """The project's version in pyproject.toml (read once)."""
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
@@ -97,8 +100,7 @@ def base_images(path: Path) -> list[str]:
 
 def run(cmd: list[str], *, log=None, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """Run a tool; its output goes to ``log`` (a file) or to ours."""
-    out = log if log is not None else None
-    result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT if out else None,
+    result = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT if log else None,
                             text=True, **kwargs)
     if check and result.returncode != 0:
         raise BuildError(f"failed (exit {result.returncode}): {' '.join(cmd)}")
@@ -154,6 +156,7 @@ class Builder:
         raise NotImplementedError
 
     def labels(self, ref: str) -> dict[str, str]:
+        """The image's labels; :class:`BuildError` when there is no such image."""
         return self.inspect(ref).get("Labels") or {}
 
     def size(self, ref: str) -> int:
@@ -323,8 +326,11 @@ def how_to_get_a_builder() -> str:
 def ensure_base(builder: Builder, ref: str, *, stand_ins: bool, log=None) -> str:
     """Make ``ref`` available: "present", "pulled" or "stand-in"."""
     for candidate in (ref, qualify(ref)):
-        if builder.has_image(candidate):
-            return "stand-in" if STAND_IN_LABEL in builder.labels(candidate) else "present"
+        try:
+            labels = builder.labels(candidate)  # one inspect: is it there, is it a stand-in
+        except BuildError:
+            continue
+        return "stand-in" if STAND_IN_LABEL in labels else "present"
     say(f"base image {ref}: pulling", log)
     if builder.pull(ref, log=log):
         return "pulled"
@@ -359,9 +365,15 @@ def build(names: list[str] | tuple[str, ...] = IMAGES, builder: Builder | None =
         raise BuildError(f"unknown image {', '.join(unknown)}; "
                          f"expected some of {', '.join(IMAGES)}")
     built: dict[str, Built] = {}
+    checked: dict[str, str] = {}  # base -> how it came, checked once per build
     for name in names:
-        bases = {ref: ensure_base(builder, ref, stand_ins=stand_ins, log=log)
-                 for ref in base_images(dockerfile(name))}
+        bases = {}
+        for ref in base_images(dockerfile(name)):
+            if ref in checked:  # an earlier image's base (one it pulled is present now)
+                bases[ref] = "present" if checked[ref] == "pulled" else checked[ref]
+            else:
+                bases[ref] = checked[ref] = ensure_base(builder, ref, stand_ins=stand_ins,
+                                                        log=log)
         stand_in = [ref for ref, how in bases.items() if how == "stand-in"]
         labels = {
             "org.opencontainers.image.version": version(),
@@ -412,10 +424,11 @@ def main(argv: list[str]) -> int:
         else:
             print(f"{'image':<28} {'MB':>6}  base")
             for name in IMAGES:
-                if not builder.has_image(tag(name)):
+                try:
+                    labels = builder.labels(tag(name))
+                except BuildError:
                     print(f"{tag(name):<28} {'-':>6}  not built")
                     continue
-                labels = builder.labels(tag(name))
                 base = labels.get("org.opencontainers.image.base.name", "?")
                 note = " (LOCAL STAND-IN)" if BUILT_ON_STAND_IN_LABEL in labels else ""
                 print(f"{tag(name):<28} {builder.size(tag(name)) / 1e6:>6.0f}  {base}{note}")

@@ -62,6 +62,13 @@ DNS_ADDRESS = "127.0.0.53"  # the cluster DNS stand-in, inside the namespace
 NGINX = next((p for p in ("/usr/sbin/nginx", "/usr/bin/nginx") if os.access(p, os.X_OK)),
              shutil.which("nginx"))
 
+if str(REPO) not in sys.path:  # k8s/ and services/ are packages of the checkout
+    sys.path.insert(0, str(REPO))
+
+from k8s import policy  # noqa: E402
+from k8s.policy.manifests import selector_matches  # noqa: E402
+from services.stack import grpc_serving  # noqa: E402
+
 
 class PodError(RuntimeError):
     """A pod did not start, did not become ready, or did not stop as it should."""
@@ -71,13 +78,11 @@ class PodError(RuntimeError):
 
 
 def render(path: Path = REPO / "k8s" / "base") -> list[dict]:
-    """The objects ``kubectl kustomize PATH`` renders."""
-    import yaml
-
-    result = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise PodError(f"kubectl kustomize {path} failed:\n{result.stderr}")
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    """The objects ``kubectl kustomize PATH`` renders (:func:`k8s.policy.render`)."""
+    try:
+        return policy.render(path)
+    except RuntimeError as error:
+        raise PodError(str(error)) from None
 
 
 def find(objects: list[dict], kind: str, name: str) -> dict:
@@ -85,6 +90,11 @@ def find(objects: list[dict], kind: str, name: str) -> dict:
         if obj["kind"] == kind and obj["metadata"]["name"] == name:
             return obj
     raise PodError(f"no {kind} {name!r} in the rendered manifests")
+
+
+def container(objects: list[dict], deployment: str) -> dict:
+    """The first container of Deployment ``deployment`` (the one the pods simulate)."""
+    return find(objects, "Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]
 
 
 def container_env(objects: list[dict], container: dict) -> dict[str, str]:
@@ -116,6 +126,18 @@ def size_bytes(quantity: str) -> int:
     return int(quantity)
 
 
+def _image_user(image_config: dict) -> tuple[str, str | None]:
+    """The image's ``USER`` as ``(user, group)``: ``("0", None)`` (root) when unset, the
+    group None when it names none."""
+    user = (image_config.get("User") or "0").split(":")
+    return user[0], user[1] if len(user) > 1 else None
+
+
+def _image_env(image_config: dict) -> dict[str, str]:
+    """The image's ``ENV`` as a dict."""
+    return dict(e.split("=", 1) for e in image_config.get("Env") or [])
+
+
 @dataclass
 class PodSpec:
     """What one pod of a Deployment runs, resolved against its image's configuration."""
@@ -143,38 +165,36 @@ class PodSpec:
                         replica: int = 0) -> PodSpec:
         """The first container of Deployment ``name``; ``image_config`` is Docker's
         image config (``User``, ``Env``, ``Entrypoint``, ``Cmd``, ``WorkingDir``, ...)."""
-        deployment = find(objects, "Deployment", name)
-        template = deployment["spec"]["template"]
-        pod, container = template["spec"], template["spec"]["containers"][0]
+        template = find(objects, "Deployment", name)["spec"]["template"]
+        pod, first = template["spec"], container(objects, name)
         security = {**pod.get("securityContext", {})}
-        container_security = container.get("securityContext", {})
+        container_security = first.get("securityContext", {})
         security.update({k: v for k, v in container_security.items()
                          if k in ("runAsUser", "runAsGroup", "runAsNonRoot")})
-        image_user = (image_config.get("User") or "0").split(":")
-        uid = int(security.get("runAsUser", image_user[0]))
-        gid = int(security.get("runAsGroup", image_user[1] if len(image_user) > 1 else uid))
+        image_user, image_group = _image_user(image_config)
+        uid = int(security.get("runAsUser", image_user))
+        gid = int(security.get("runAsGroup", uid if image_group is None else image_group))
         if security.get("runAsNonRoot") and uid == 0:
             raise PodError(f"{name}: runAsNonRoot, but the pod would run as root")
         groups = sorted({gid, *([int(security["fsGroup"])] if "fsGroup" in security else [])})
 
-        image_env = dict(e.split("=", 1) for e in image_config.get("Env") or [])
-        env = {**image_env, "HOSTNAME": f"{name}-{replica}",
-               **container_env(objects, container)}
-        entrypoint = container.get("command") or image_config.get("Entrypoint") or []
-        if "command" in container:
-            cmd = container.get("args", [])
+        env = {**_image_env(image_config), "HOSTNAME": f"{name}-{replica}",
+               **container_env(objects, first)}
+        entrypoint = first.get("command") or image_config.get("Entrypoint") or []
+        if "command" in first:
+            cmd = first.get("args", [])
         else:
-            cmd = container.get("args") or image_config.get("Cmd") or []
+            cmd = first.get("args") or image_config.get("Cmd") or []
         volumes_by_name = {v["name"]: v for v in pod.get("volumes", [])}
         volumes = []
-        for mount in container.get("volumeMounts", []):
+        for mount in first.get("volumeMounts", []):
             volume = volumes_by_name[mount["name"]]
             if "emptyDir" not in volume:
                 raise PodError(f"{name}: volume {mount['name']}: only emptyDir is simulated")
             limit = volume["emptyDir"].get("sizeLimit")
             volumes.append({"target": mount["mountPath"], "type": "tmpfs",
                             "size": size_bytes(limit) if limit else None})
-        return cls._build(name, replica, template["metadata"].get("labels", {}), pod, container,
+        return cls._build(name, replica, template["metadata"].get("labels", {}), pod, first,
                           image_config, uid, gid, groups, env, [*entrypoint, *cmd], volumes)
 
     @classmethod
@@ -187,13 +207,13 @@ class PodSpec:
             "securityContext": {"readOnlyRootFilesystem": True,
                                 "allowPrivilegeEscalation": False},
         }
-        user = (image_config.get("User") or "0").split(":")
-        uid, gid = int(user[0]), int(user[1] if len(user) > 1 else user[0])
-        image_env = dict(e.split("=", 1) for e in image_config.get("Env") or [])
+        user, group = _image_user(image_config)
+        uid, gid = int(user), int(user if group is None else group)
         volumes = [{"target": "/tmp", "type": "tmpfs", "size": size_bytes(tmp_size)}]
         argv = [*(image_config.get("Entrypoint") or []), *container["args"]]
         return cls._build(name, 0, {}, {}, container, image_config, uid, gid, [gid],
-                          {**image_env, "HOSTNAME": f"{name}-0", **(env or {})}, argv, volumes)
+                          {**_image_env(image_config), "HOSTNAME": f"{name}-0", **(env or {})},
+                          argv, volumes)
 
     @classmethod
     def _build(cls, name, replica, labels, pod, container, image_config, uid, gid, groups, env,
@@ -250,19 +270,6 @@ def http_get(path: Path, url_path: str, timeout: float = 5.0) -> tuple[int, byte
         conn.close()
 
 
-def grpc_serving(path: Path, service: str = "", timeout: float = 3.0) -> bool:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(f"unix:{path}") as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout)
-        except grpc.RpcError:
-            return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
-
-
 @dataclass
 class Pod:
     """One running pod: its process (the image's command itself), address and log."""
@@ -296,7 +303,8 @@ class Pod:
         if "grpc" in probe:
             port = probe["grpc"]["port"]
             socket_path = self.cluster.forward(self.address, self.port(port))
-            serving = grpc_serving(socket_path, probe["grpc"].get("service", ""), timeout)
+            serving = grpc_serving(f"unix:{socket_path}", probe["grpc"].get("service", ""),
+                                   timeout)
             return serving, f"gRPC health on {port}: {'SERVING' if serving else 'not serving'}"
         if "tcpSocket" in probe:
             port = self.port(probe["tcpSocket"]["port"])
@@ -553,8 +561,9 @@ class Cluster:
 
 
 def service_selects(service: dict, labels: dict[str, str]) -> bool:
+    """A Service's selector is plain labels; one without a selector selects no pod."""
     selector = service["spec"].get("selector") or {}
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+    return bool(selector) and selector_matches({"matchLabels": selector}, labels)
 
 
 def name_pod(cluster: Cluster, objects: list[dict], pod: Pod) -> None:
@@ -583,11 +592,10 @@ def pod_from_image(cluster: Cluster, objects: list[dict], deployment: str,
     the same port would collide; each then binds its own address instead (every setting
     whose value is 0.0.0.0 becomes the pod's address — the one change to its ConfigMap).
     ``env`` changes settings on purpose (a benchmark trying other values)."""
-    container = find(objects, "Deployment", deployment)["spec"]["template"]["spec"][
-        "containers"][0]
-    image = images.get(container["image"]) or images.get(container["image"].split(":")[0])
+    wanted = container(objects, deployment)["image"]
+    image = images.get(wanted) or images.get(wanted.split(":")[0])
     if image is None:
-        raise PodError(f"{deployment}: no built image for {container['image']}")
+        raise PodError(f"{deployment}: no built image for {wanted}")
     spec = PodSpec.from_deployment(objects, deployment, builder.inspect(image), replica)
     address = cluster.allocate()
     bind = {k: address for k, v in spec.env.items() if v == "0.0.0.0"} if own_address else {}

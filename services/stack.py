@@ -107,6 +107,22 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
+def grpc_serving(target: str, service: str = "", timeout: float = 1.0) -> bool:
+    """Whether the gRPC health check of ``service`` at ``target`` (``127.0.0.1:50051``,
+    ``unix:/path``, any gRPC target) says SERVING; False if nothing answers in time."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            )
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
 class _Child:
     """One service process and where its output goes."""
 
@@ -322,17 +338,7 @@ class Stack:
 
     def worker_ready(self) -> bool:
         """Whether the worker's gRPC health check says SERVING."""
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        with grpc.insecure_channel(self.worker_target) as channel:
-            try:
-                reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1.0
-                )
-            except grpc.RpcError:
-                return False
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
+        return grpc_serving(self.worker_target)
 
     def gateway_ready(self) -> bool:
         return http_status(f"{self.url}readyz") == 200

@@ -36,15 +36,18 @@ TIMEOUT_MS = 180_000  # a Run All that starts a stack, on a busy 2-core machine
 
 
 @contextmanager
-def chromium_browser() -> Iterator:
-    """Debian's headless Chromium driven by Playwright; skips, saying how to install it."""
+def chromium_browser(executable: Path = CHROMIUM) -> Iterator:
+    """Debian's headless Chromium driven by Playwright; skips, saying how to install it.
+
+    ``executable`` starts it another way (a script that runs /usr/bin/chromium inside a
+    network namespace, say); the test still skips when /usr/bin/chromium is missing."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed at /usr/bin/chromium "
                     "(install it with: make sysdeps, or apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+        browser = playwright.chromium.launch(executable_path=str(executable), headless=True,
                                              args=CHROMIUM_FLAGS)
         try:
             yield browser

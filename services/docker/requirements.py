@@ -59,7 +59,10 @@ def normalize(name: str) -> str:
 
 def pins(pyproject: Path) -> dict[str, str]:
     """``{normalised name: "name==version"}`` for every pinned requirement in pyproject."""
-    project = _project(pyproject)
+    return _pins(_project(pyproject))
+
+
+def _pins(project: dict) -> dict[str, str]:
     lines = list(project.get("dependencies", []))
     for extra in project.get("optional-dependencies", {}).values():
         lines += extra
@@ -82,7 +85,10 @@ def _pinned(lines: list[str]) -> list[tuple[str, str]]:
 
 def names(image: str, pyproject: Path) -> list[str]:
     """The distribution names ``image`` installs, its entries expanded."""
-    project = _project(pyproject)
+    return _names(image, _project(pyproject), pyproject)
+
+
+def _names(image: str, project: dict, pyproject: Path) -> list[str]:
     chosen: list[str] = []
     for entry in IMAGES[image]:
         if entry == ".":
@@ -104,8 +110,8 @@ def requirements(image: str, pyproject: Path) -> list[str]:
     """The ``name==version`` lines for ``image``; every name must be pinned in pyproject."""
     if image not in IMAGES:
         raise SystemExit(f"unknown image {image!r}; expected one of {', '.join(IMAGES)}")
-    pinned = pins(pyproject)
-    wanted = names(image, pyproject)
+    project = _project(pyproject)
+    pinned, wanted = _pins(project), _names(image, project, pyproject)
     missing = [name for name in wanted if normalize(name) not in pinned]
     if missing:
         raise SystemExit(f"not pinned with == in {pyproject}: {', '.join(missing)}")

@@ -157,8 +157,7 @@ def test_each_image_exposes_its_containers_ports_and_sets_its_configmaps_values(
         builder, built, objects):
     for name in ("worker", "gateway", "frontend"):
         config = builder.inspect(built[name].id)
-        container = pods.find(objects, "Deployment", name)["spec"]["template"]["spec"][
-            "containers"][0]
+        container = pods.container(objects, name)
         exposed = {int(p.split("/")[0]) for p in config.get("ExposedPorts") or {}}
         assert exposed == {p["containerPort"] for p in container["ports"]}, name
         image_env = dict(e.split("=", 1) for e in config.get("Env") or [])

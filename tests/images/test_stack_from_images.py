@@ -26,7 +26,10 @@ import numpy as np
 import pytest
 from image_helpers import ARTIFACTS, REPO, pods
 from ingress_stand_in import start_ingress
+from lab_helpers import CHROMIUM, chromium_browser
 from PIL import Image, ImageDraw
+
+from k8s.policy import parse_size  # the checkout's k8s/ (pods puts the root on the path)
 
 sys.path.insert(0, str(REPO / "tests" / "services"))
 # The bad-input matrix and the page's drawing helpers, as the local-stack tests use them.
@@ -34,12 +37,6 @@ from test_browser import THREE, draw, open_page, predicted  # noqa: E402
 from test_reliability_bad_input import CASES, GOOD_PNG, b64  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Quiet on a closed network (../shared/notes/jupyterlab-pad-and-browser-tests.md).
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync",
-                  "--disable-quic"]
 
 
 class Running:
@@ -76,9 +73,8 @@ def http(stack):
 
 def ingress_body_limit(objects) -> int:
     ingress = next(o for o in objects if o["kind"] == "Ingress")
-    size = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
-    number, unit = re.fullmatch(r"(\d+)([kmg]?)", size.lower()).groups()
-    return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit]
+    return parse_size(ingress["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/proxy-body-size"])
 
 
 def status_of(pid: int) -> dict[str, str]:
@@ -259,30 +255,20 @@ def test_bad_input_through_the_ingress(http, objects, case):
 @pytest.mark.browser
 def test_a_browser_draws_a_three_on_the_page_through_the_ingress(stack):
     """Chromium inside the namespace opens the Ingress's address, draws, reads the answer."""
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (make sysdeps, or "
-                    "apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
     wrapper = stack.cluster.directory / "chromium"
     wrapper.write_text("#!/bin/sh\nexec " + " ".join(stack.cluster.command([str(CHROMIUM)]))
                        + ' "$@"\n')
     wrapper.chmod(0o755)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(wrapper), headless=True,
-                                             args=CHROMIUM_FLAGS)
-        try:
-            page, problems = open_page(browser, "http://127.0.0.1/")
-            draw(page, THREE)
-            page.click("#predict")
-            digit, probabilities = predicted(page)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "images-browser-digit.png"), full_page=True)
-            assert digit == 3, np.round(probabilities, 3).tolist()
-            assert page.locator("#digit-model").text_content().startswith("digits-")
-            page.close()
-        finally:
-            browser.close()
+    with chromium_browser(wrapper) as browser:
+        page, problems = open_page(browser, "http://127.0.0.1/")
+        draw(page, THREE)
+        page.click("#predict")
+        digit, probabilities = predicted(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "images-browser-digit.png"), full_page=True)
+        assert digit == 3, np.round(probabilities, 3).tolist()
+        assert page.locator("#digit-model").text_content().startswith("digits-")
+        page.close()
     assert not problems, problems
 
 
